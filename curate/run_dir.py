@@ -1,0 +1,78 @@
+"""The run directory of `curate generate`: file names, the run record, atomic writes."""
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from schemas.base import Strict
+from schemas.config import GenerateConfig
+
+RUN_JSON = "run.json"
+TRIALS = "trials.jsonl"
+EXAMPLES = "examples.parquet"
+ACCEPTED = "accepted.parquet"
+REJECTED = "rejected.parquet"
+
+
+class RunInfo(Strict):
+    """`run.json`: the config a run was started with and where it stands."""
+
+    config: GenerateConfig
+    config_hash: str
+    task_spec: dict[str, Any]
+    task_spec_hash: str
+    inputs: dict[str, str]
+    model_id: str
+    status: Literal["running", "done", "partial"] = "running"
+    counts: dict[str, int] = {}
+    created_at: float
+    updated_at: float
+    tool_version: str
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old or the new content, never half of it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Write a Parquet file atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_run_info(run_dir: Path, info: RunInfo) -> None:
+    """Save `run.json` atomically, stamping `updated_at`."""
+    info.updated_at = time.time()
+    atomic_write_bytes(run_dir / RUN_JSON, info.model_dump_json(indent=2).encode())
+
+
+def read_run_info(run_dir: Path) -> RunInfo:
+    """Load `run.json`; ValueError names the run directory when it is missing or malformed."""
+    path = run_dir / RUN_JSON
+    if not path.is_file():
+        raise ValueError(f"{run_dir} is not a curate run directory (no {RUN_JSON}): run `curate generate` first")
+    try:
+        return RunInfo.model_validate(json.loads(path.read_text()))
+    except ValueError as err:
+        raise ValueError(f"{path} is malformed: {err}") from err

@@ -1,0 +1,46 @@
+"""Read a published dataset version and check its content hashes against the manifest."""
+
+import hashlib
+import json
+from pathlib import Path
+
+from schemas.manifest import DatasetManifest
+
+MANIFEST = "manifest.json"
+ARROW_DIR = "arrow"
+PARQUET_DIR = "parquet"
+
+
+def rows_sha256(rows: list[dict]) -> str:
+    """Content hash of a split: sha256 over its rows, in stored order, as canonical JSON lines."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def read_manifest(version_dir: Path) -> DatasetManifest:
+    """Load `manifest.json` of a version folder; ValueError says what is missing."""
+    path = Path(version_dir) / MANIFEST
+    if not path.is_file():
+        raise ValueError(f"{version_dir} is not a published dataset version (no {MANIFEST}): run `curate publish`")
+    return DatasetManifest.model_validate_json(path.read_text())
+
+
+def load_version(version_dir: Path):
+    """The version's `datasets.DatasetDict` and manifest; ValueError on any content-hash mismatch."""
+    from datasets import load_from_disk
+
+    manifest = read_manifest(version_dir)
+    data = load_from_disk(str(Path(version_dir) / ARROW_DIR))
+    for split, info in manifest.splits.items():
+        if split not in data:
+            raise ValueError(f"{version_dir}: split {split!r} listed in the manifest is missing from the data")
+        actual = rows_sha256(data[split].to_list())
+        if actual != info.sha256:
+            raise ValueError(
+                f"{version_dir}: split {split!r} hash {actual[:12]} does not match the manifest's {info.sha256[:12]}:"
+                " the data was modified after publishing; republish it as a new version"
+            )
+    return data, manifest
