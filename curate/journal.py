@@ -1,0 +1,55 @@
+"""Append-only JSON Lines journal: every record is flushed and fsynced as it is written; a torn tail is dropped."""
+
+import os
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+Record = TypeVar("Record", bound=BaseModel)
+
+
+class Journal(Generic[Record]):
+    """A crash-safe log of pydantic records in one `.jsonl` file."""
+
+    def __init__(self, path: Path, model: type[Record]) -> None:
+        self.path = Path(path)
+        self.model = model
+        self.handle = None
+
+    def load(self) -> list[Record]:
+        """All complete records; a torn or unreadable last line (a killed writer) is cut off the file."""
+        if not self.path.is_file():
+            return []
+        data = self.path.read_bytes()
+        records: list[Record] = []
+        good_end = 0
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                records.append(self.model.model_validate_json(line))
+            except ValidationError as err:
+                if good_end + len(line) == len(data):
+                    break
+                raise ValueError(f"{self.path}: corrupt record at byte {good_end}: {err}") from err
+            good_end += len(line)
+        if good_end < len(data):
+            with self.path.open("r+b") as handle:
+                handle.truncate(good_end)
+        return records
+
+    def append(self, record: Record) -> None:
+        """Write one record and make it durable before returning."""
+        if self.handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = self.path.open("ab")
+        self.handle.write(record.model_dump_json().encode() + b"\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        """Close the file handle (appending again reopens it)."""
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
