@@ -2,6 +2,10 @@
 
 import typer
 
+from curate.cli_generate import decide_cmd, generate_cmd
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.command("generate")(generate_cmd)
+app.command("decide")(decide_cmd)
 
 # Each command lives in its own module; register it here (one line each).

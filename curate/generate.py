@@ -1,0 +1,213 @@
+"""`curate generate`: K-trial acceptance over a run directory that survives a crash and resumes exactly."""
+
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from curate.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
+from curate.decide import finalize_run, summarize
+from curate.engines import open_engine
+from curate.engines.base import Constraint, Engine, EngineError, GenerationRequest
+from curate.inputs import InputError, input_mapping, load_splits
+from curate.journal import Journal
+from curate.outputs import examples_frame, write_examples
+from curate.run_dir import TRIALS, RunInfo, read_run_info, write_run_info
+from curate.seeds import trial_seed
+from curate.truncation import fit_document
+from schemas.config import GenerateConfig
+from schemas.example import Example
+from schemas.task import TaskSpec, load_task
+from schemas.teacher_output import structured_output_regex, structured_output_schema
+from schemas.trial import Trial
+
+EXIT_DONE, EXIT_PARTIAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@dataclass
+class Plan:
+    """Everything a run needs, validated before anything is written."""
+
+    config: GenerateConfig
+    task: TaskSpec
+    inputs: dict[str, Path]
+    examples: list[Example]
+    engine: Engine
+
+
+def constraint_for(config: GenerateConfig, task: TaskSpec, engine: Engine) -> Constraint | None:
+    """The structured-output constraint the config asks for; refuse it on an engine that cannot apply it."""
+    if config.structured_output == "none":
+        return None
+    if not engine.supports_constraints:
+        raise InputError(
+            f"engine {engine.uri} cannot constrain output: use a vllm: or openai: engine, or structured_output: none"
+        )
+    if config.structured_output == "json":
+        return Constraint(json_schema=structured_output_schema(task))
+    return Constraint(regex=structured_output_regex(task))
+
+
+def check_resume(run_dir: Path, config: GenerateConfig, task: TaskSpec, inputs: dict[str, Path] | None) -> dict:
+    """Inputs of the run: refuse to resume a run directory under another config, task or inputs."""
+    info = read_run_info(run_dir)
+    if info.config_hash != config.identity_hash():
+        old, new = info.config.model_dump(), config.model_dump()
+        changed = sorted(key for key in new if old.get(key) != new.get(key))
+        raise InputError(
+            f"{run_dir} was started with another config (changed: {', '.join(changed) or 'columns'});"
+            " resume with the same settings or pass a new --out directory"
+        )
+    if info.task_spec_hash != task.spec_hash():
+        raise InputError(f"{run_dir} was started with another version of task {task.name!r}: use a new --out")
+    recorded = {split: Path(path) for split, path in info.inputs.items()}
+    if inputs and {s: p.resolve() for s, p in inputs.items()} != {s: p.resolve() for s, p in recorded.items()}:
+        raise InputError(f"{run_dir} was started on {info.inputs}: resume without --input or use a new --out")
+    return recorded
+
+
+def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Path) -> Plan:
+    """Load task, inputs and engine, or raise InputError / EngineError / ValueError before touching disk."""
+    task = load_task(config.task)
+    if (run_dir / "run.json").exists():
+        inputs = check_resume(run_dir, config, task, inputs)
+    elif not inputs:
+        raise InputError("no --input given and the run directory is new: pass --input PATH")
+    examples = load_splits(inputs, task, input_mapping(task, config.columns))
+    engine = open_engine(
+        config.engine, batch_size=config.batch_size, concurrency=config.concurrency, tokenizer=config.tokenizer
+    )
+    return Plan(config, task, inputs, examples, engine)
+
+
+def start_run_dir(run_dir: Path, plan: Plan, documents: dict[str, tuple[str, bool]]) -> RunInfo:
+    """Create or reopen the run directory: examples.parquet and run.json."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_examples(run_dir, examples_frame(plan.examples, documents))
+    now = time.time()
+    info = (
+        read_run_info(run_dir)
+        if (run_dir / "run.json").exists()
+        else RunInfo(
+            config=plan.config,
+            config_hash=plan.config.identity_hash(),
+            task_spec=plan.task.model_dump(mode="json"),
+            task_spec_hash=plan.task.spec_hash(),
+            inputs={split: str(path) for split, path in plan.inputs.items()},
+            model_id=plan.engine.model_id,
+            created_at=now,
+            updated_at=now,
+            tool_version=version("clsgen"),
+        )
+    )
+    info.status = "running"
+    write_run_info(run_dir, info)
+    return info
+
+
+def request_for(plan: Plan, example: Example, number: int, document: str, constraint) -> GenerationRequest:
+    """The engine request for trial `number` of an example."""
+    sampling = plan.config.sampling
+    return GenerationRequest(
+        key=f"{example.id}\x1f{number}", messages=plan.task.teacher_messages(document),
+        seed=trial_seed(plan.config.base_seed, example.id, number), max_tokens=sampling.max_tokens,
+        temperature=sampling.temperature, top_p=sampling.top_p, constraint=constraint,
+    )
+
+
+def run_trials(plan: Plan, active: list[Example], documents, slots, journal: Journal, console: Console) -> None:
+    """Send open trial slots round after round, journaling each result as it arrives."""
+    config, engine = plan.config, plan.engine
+    constraint = constraint_for(config, plan.task, engine)
+    by_id = {ex.id: ex for ex in active}
+    skip: set[tuple[str, int]] = set()
+    states = [decide(ex.id, slots, config.k).state for ex in active]
+    accepted, tokens, started = states.count("accepted"), 0, time.perf_counter()
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("accepted {task.fields[accepted]} · {task.fields[tps]:.1f} tok/s"), TimeRemainingColumn()]
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("examples", total=len(active), completed=len(states) - states.count("pending"),
+                                accepted=accepted, tps=0.0)
+        while wanted := [(ex, n) for ex in active for n in open_slots(ex.id, slots, config.k, config.strategy, skip)]:
+            requests = [request_for(plan, ex, n, documents[ex.id][0], constraint) for ex, n in wanted]
+            seeds = {request.key: request.seed for request in requests}
+            for result in engine.generate(requests):
+                example_id, number = result.key.split("\x1f")
+                raw = trial_from_result(result, by_id[example_id], int(number), seeds[result.key], engine.uri,
+                                        engine.model_id)
+                trial = judge(raw, plan.task, config.min_explanation_chars)
+                journal.append(trial)
+                slots[(example_id, trial.trial)] = trial
+                if trial.status == "error":
+                    skip.add((example_id, trial.trial))
+                state = decide(example_id, slots, config.k).state
+                accepted += state == "accepted"
+                tokens += trial.completion_tokens
+                progress.update(bar, advance=int(state != "pending"), accepted=accepted,
+                                tps=tokens / max(time.perf_counter() - started, 1e-9))
+
+
+def dry_run_report(plan: Plan, active: list[Example], documents, console: Console) -> None:
+    """Counts and token budget of a run, without calling the teacher."""
+    config = plan.config
+    prompt_tokens = sum(
+        plan.engine.count_tokens("\n".join(m["content"] for m in plan.task.teacher_messages(documents[ex.id][0])))
+        for ex in active
+    )
+    for split in plan.inputs:
+        rows = [ex for ex in active if ex.split == split]
+        positives = sum(ex.label == plan.task.positive_label for ex in rows)
+        console.print(f"{split}: {len(rows)} examples ({positives} positive, {len(rows) - positives} negative)")
+    truncated = sum(documents[ex.id][1] for ex in active)
+    console.print(f"documents truncated to {plan.task.max_input_tokens} tokens: {truncated}")
+    console.print(
+        f"teacher budget: {prompt_tokens} prompt tokens per round of every example; generated tokens between"
+        f" {len(active) * config.sampling.max_tokens} (1 trial each) and"
+        f" {len(active) * config.k * config.sampling.max_tokens} (K={config.k} trials each), at most"
+    )
+
+
+def run_generate(
+    config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Path, limit: int | None, dry_run: bool,
+    console: Console,
+) -> int:
+    """Run (or resume) generation; the exit code is 0 done, 1 partial, 2 bad input."""
+    try:
+        plan = plan_run(config, inputs, run_dir)
+    except (InputError, EngineError, ValueError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        return EXIT_BAD_INPUT
+    try:
+        engine = plan.engine
+        documents = {ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens)
+                     for ex in plan.examples}
+        active = plan.examples[:limit] if limit else plan.examples
+        if dry_run:
+            dry_run_report(plan, active, documents, console)
+            return EXIT_DONE
+        try:
+            constraint_for(config, plan.task, engine)
+        except InputError as err:
+            console.print(f"[red]error:[/red] {err}")
+            return EXIT_BAD_INPUT
+        info = start_run_dir(run_dir, plan, documents)
+        journal = Journal(run_dir / TRIALS, Trial)
+        slots = latest_slots(journal.load())
+        try:
+            run_trials(plan, active, documents, slots, journal, console)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: every finished trial is in the journal; rerun to resume[/yellow]")
+        finally:
+            journal.close()
+        decisions = finalize_run(run_dir, info, slots)
+    finally:
+        plan.engine.close()
+    counts = summarize({ex.id: decisions[ex.id] for ex in active})
+    console.print(
+        f"{counts['accepted']} accepted, {counts['discarded']} discarded, {counts['pending']} pending"
+        f" of {counts['examples']} examples → {run_dir}"
+    )
+    return EXIT_PARTIAL if counts["pending"] else EXIT_DONE
