@@ -1,0 +1,1 @@
+"""Evaluation: dual-output inference, metrics, threshold and checkpoint selection, judge, baselines, reports."""
