@@ -11,7 +11,7 @@ from curate.inputs import InputError, resolve_inputs
 from curate.run_dir import RUN_JSON, read_run_info
 from schemas.config import build_generate_config
 
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def config_overrides(**flags: Any) -> dict[str, Any]:

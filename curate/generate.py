@@ -10,7 +10,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from curate.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
 from curate.decide import finalize_run, summarize
-from curate.engines import open_engine
 from curate.engines.base import Constraint, Engine, EngineError, GenerationRequest
 from curate.inputs import InputError, input_mapping, load_splits
 from curate.journal import Journal
@@ -77,6 +76,8 @@ def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Pa
     elif not inputs:
         raise InputError("no --input given and the run directory is new: pass --input PATH")
     examples = load_splits(inputs, task, input_mapping(task, config.columns))
+    from curate.engines import open_engine  # heavy (torch, vllm, openai): only once the inputs are valid
+
     engine = open_engine(
         config.engine, batch_size=config.batch_size, concurrency=config.concurrency, tokenizer=config.tokenizer
     )

@@ -58,3 +58,37 @@ def build_tiny_model(out: Path, vocab_size: int = 512, seed: int = 0) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+TEACHER_ANSWERS = (
+    "The abstract reports a significant improvement in the primary outcome.\n\nClassification: TRUE",
+    "The abstract reports no significant difference in the primary outcome.\n\nClassification: FALSE",
+)
+
+
+def train_tiny_teacher(model_dir: Path, out: Path, documents: list[str], steps: int = 60) -> Path:
+    """Fine-tune the tiny model so that, for any clinifact teacher prompt, it answers TRUE or FALSE about evenly."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from schemas import load_task
+
+    task = load_task("clinifact")
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    pairs = []
+    for document in documents:
+        prompt = tok.apply_chat_template(task.teacher_messages(document), add_generation_prompt=True)["input_ids"]
+        targets = [tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for answer in TEACHER_ANSWERS]
+        pairs.append([(torch.tensor([prompt + t]), torch.tensor([[-100] * len(prompt) + t])) for t in targets])
+    model.train()
+    for step in range(steps):
+        loss = sum(model(input_ids=ids, labels=labels).loss for ids, labels in pairs[step % len(pairs)])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

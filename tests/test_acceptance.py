@@ -1,0 +1,116 @@
+"""Algorithm 1 semantics: seeds, decisions from the journal, rounds vs parallel (scripted teacher)."""
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from curate.acceptance import decide, latest_slots, open_slots
+from curate.engines.base import GenerationRequest, GenerationResult
+from curate.generate import Plan, run_trials
+from curate.journal import Journal
+from curate.seeds import trial_seed
+from schemas import Example, GenerateConfig, Trial, TrialStatus, load_task
+
+TASK = load_task("clinifact")
+ANSWERS = {
+    0: ("The abstract reports a significant benefit on the primary outcome.\nClassification: TRUE", "stop"),
+    1: ("The abstract reports no significant difference on the primary outcome.\nClassification: FALSE", "stop"),
+    2: ("I cannot tell.", "stop"),
+    3: ("The abstract reports", "length"),
+}
+
+
+class ScriptedEngine:
+    """A deterministic stand-in whose answer depends only on the request seed; it records every request."""
+
+    uri, model_id, supports_constraints = "script:", "script", False
+
+    def __init__(self) -> None:
+        self.requests: list[GenerationRequest] = []
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+        for request in requests:
+            self.requests.append(request)
+            text, finish = ANSWERS[request.seed % 4]
+            yield GenerationResult(key=request.key, text=text, completion_tokens=len(text.split()), finish_reason=finish)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def truncate_to_tokens(self, text: str, max_tokens: int) -> str:
+        return " ".join(text.split()[:max_tokens])
+
+    def close(self) -> None:
+        pass
+
+
+def examples(count: int = 40) -> list[Example]:
+    return [Example(id=f"ex{i}", fields={"claim": f"claim {i}", "article_abstract": "abstract"}, label=i % 2)
+            for i in range(count)]
+
+
+def run(strategy: str, tmp_path: Path, k: int = 4) -> tuple[dict[str, tuple[str, int | None]], ScriptedEngine]:
+    engine = ScriptedEngine()
+    config = GenerateConfig(k=k, strategy=strategy, min_explanation_chars=10)
+    data = examples()
+    plan = Plan(config, TASK, {"train": tmp_path}, data, engine)
+    documents = {ex.id: (TASK.render_document(ex.fields), False) for ex in data}
+    journal = Journal(tmp_path / f"{strategy}.jsonl", Trial)
+    slots: dict = {}
+    run_trials(plan, data, documents, slots, journal, Console(quiet=True))
+    journal.close()
+    assert latest_slots(journal.load()) == slots
+    return {ex.id: (d.state, d.trial) for ex in data for d in [decide(ex.id, slots, k)]}, engine
+
+
+def test_seeds_depend_on_example_trial_and_base() -> None:
+    assert trial_seed(0, "a", 1) == trial_seed(0, "a", 1)
+    seeds = {trial_seed(0, "a", 1), trial_seed(0, "a", 2), trial_seed(0, "b", 1), trial_seed(1, "a", 1)}
+    assert len(seeds) == 4 and all(0 <= s < 2**31 for s in seeds)
+
+
+def test_rounds_and_parallel_accept_the_same_set(tmp_path: Path) -> None:
+    rounds, rounds_engine = run("rounds", tmp_path)
+    parallel, parallel_engine = run("parallel", tmp_path)
+    assert rounds == parallel
+    states = [state for state, _ in rounds.values()]
+    assert "accepted" in states and "discarded" in states and "pending" not in states
+    assert {trial for _, trial in rounds.values()} - {None} != {1}, "some examples need more than one trial"
+    # rounds sends only what Algorithm 1 needs; parallel sends every trial up front
+    assert len(rounds_engine.requests) < len(parallel_engine.requests) == 40 * 4
+
+
+def test_rounds_never_sends_a_trial_after_acceptance(tmp_path: Path) -> None:
+    decisions, engine = run("rounds", tmp_path)
+    sent: dict[str, list[int]] = {}
+    for request in engine.requests:
+        example_id, trial = request.key.split("\x1f")
+        sent.setdefault(example_id, []).append(int(trial))
+    for example_id, (state, trial) in decisions.items():
+        expected = list(range(1, (trial or 4) + 1))
+        assert sent[example_id] == expected, example_id
+
+
+def trial(example_id: str, number: int, status: TrialStatus) -> Trial:
+    return Trial(example_id=example_id, split="train", gold_label=1, trial=number, seed=0, status=status,
+                 engine="e", model_id="m")
+
+
+def test_decide_first_accepted_in_trial_order_and_errors_keep_pending() -> None:
+    slots = latest_slots([trial("a", 1, TrialStatus.wrong_label), trial("a", 2, TrialStatus.accepted),
+                          trial("a", 3, TrialStatus.accepted)])
+    assert decide("a", slots, 3).trial == 2
+    slots = latest_slots([trial("b", 1, TrialStatus.error), trial("b", 2, TrialStatus.accepted)])
+    assert decide("b", slots, 3).state == "pending"
+    retried = latest_slots([trial("b", 1, TrialStatus.error), trial("b", 1, TrialStatus.accepted)])
+    assert decide("b", retried, 3).trial == 1
+    slots = latest_slots([trial("c", n, TrialStatus.invalid) for n in (1, 2, 3)])
+    assert decide("c", slots, 3).state == "discarded"
+
+
+def test_open_slots_skip_errored_slots_of_this_run() -> None:
+    slots = latest_slots([trial("a", 1, TrialStatus.error)])
+    assert open_slots("a", slots, 3, "rounds", set()) == [1]
+    assert open_slots("a", slots, 3, "rounds", {("a", 1)}) == []
+    assert open_slots("a", {}, 3, "parallel", set()) == [1, 2, 3]
