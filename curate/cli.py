@@ -9,3 +9,6 @@ app.command("generate")(generate_cmd)
 app.command("decide")(decide_cmd)
 
 # Each command lives in its own module; register it here (one line each).
+from curate.cli_stats import stats_cmd  # noqa: E402
+
+app.command("stats")(stats_cmd)
