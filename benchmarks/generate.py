@@ -1,0 +1,101 @@
+"""Generated tokens and wall time of K-trial strategies on the same examples and seeds; prints JSON.
+
+rounds (Algorithm 1, batched by round) vs parallel (all K at once) vs a naive loop (one example at a time, trials
+one after another, batch 1), on the hf engine with SmolLM2; optionally the rounds strategy on vLLM too.
+Usage: python benchmarks/generate.py [--examples 16] [--k 5] [--max-tokens 64] [--vllm]
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from curate.acceptance import decide, judge, latest_slots, trial_from_result
+from curate.engines import open_engine
+from curate.generate import Plan, request_for, run_trials
+from curate.inputs import load_examples
+from curate.journal import Journal
+from schemas import GenerateConfig, Trial, load_task
+
+CLINIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinifact" / "validation_set.csv"
+
+
+def measure_strategy(plan: Plan, strategy: str, documents: dict) -> dict:
+    """Run one batched strategy from an empty journal; tokens, seconds and the accepted set."""
+    plan.config = plan.config.model_copy(update={"strategy": strategy})
+    with tempfile.TemporaryDirectory() as tmp:
+        journal, slots = Journal(Path(tmp) / "trials.jsonl", Trial), {}
+        start = time.perf_counter()
+        run_trials(plan, plan.examples, documents, slots, journal, Console(quiet=True))
+        seconds = time.perf_counter() - start
+        journal.close()
+    return summary(plan, slots, seconds)
+
+
+def measure_naive(plan: Plan, documents: dict) -> dict:
+    """Algorithm 1 as written: for each example, trial after trial, one request at a time."""
+    slots, engine, start = {}, plan.engine, time.perf_counter()
+    for example in plan.examples:
+        for number in range(1, plan.config.k + 1):
+            request = request_for(plan, example, number, documents[example.id][0], None)
+            result = next(iter(engine.generate([request])))
+            raw = trial_from_result(result, example, number, request.seed, engine.uri, engine.model_id)
+            slots[(example.id, number)] = trial = judge(raw, plan.task, plan.config.min_explanation_chars)
+            if trial.status == "accepted":
+                break
+    return summary(plan, slots, time.perf_counter() - start)
+
+
+def summary(plan: Plan, slots: dict, seconds: float) -> dict:
+    """Tokens, trials, wall time and the accepted (example, trial) pairs of a finished strategy."""
+    tokens = sum(t.completion_tokens for t in slots.values())
+    decisions = {ex.id: decide(ex.id, slots, plan.config.k) for ex in plan.examples}
+    return {"trials": len(slots), "generated_tokens": tokens, "seconds": round(seconds, 2),
+            "tokens_per_s": round(tokens / seconds, 1),
+            "accepted": sorted((i, d.trial) for i, d in decisions.items() if d.state == "accepted")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--examples", type=int, default=16)
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--vllm", action="store_true", help="also run the rounds strategy on vllm:default")
+    opts = parser.parse_args()
+    task = load_task("clinifact")
+    examples = load_examples(CLINIFACT, task, task.input_mapping, "validation")[: opts.examples]
+    config = GenerateConfig(k=opts.k, sampling={"max_tokens": opts.max_tokens, "temperature": 0.7})
+    engine = open_engine("hf:default", batch_size=16)
+    plan = Plan(config, task, {}, examples, engine)
+    documents = {ex.id: (task.render_document(ex.fields), False) for ex in examples}
+    results = {"hf_rounds": measure_strategy(plan, "rounds", documents),
+               "hf_parallel": measure_strategy(plan, "parallel", documents),
+               "hf_naive": measure_naive(plan, documents)}
+    engine.close()
+    if opts.vllm:
+        plan.engine = open_engine("vllm:default", batch_size=16)
+        results["vllm_rounds"] = measure_strategy(plan, "rounds", documents)
+        plan.engine.close()
+    rounds = results["hf_rounds"]
+    ratios = {
+        "parallel_tokens_over_rounds": round(results["hf_parallel"]["generated_tokens"] / rounds["generated_tokens"], 2),
+        "naive_seconds_over_rounds": round(results["hf_naive"]["seconds"] / rounds["seconds"], 2),
+        "parallel_seconds_over_rounds": round(results["hf_parallel"]["seconds"] / rounds["seconds"], 2),
+        "same_accepted_rounds_parallel": rounds["accepted"] == results["hf_parallel"]["accepted"],
+        "same_accepted_rounds_naive": rounds["accepted"] == results["hf_naive"]["accepted"],
+    }
+    if "vllm_rounds" in results:
+        ratios["hf_seconds_over_vllm_rounds"] = round(rounds["seconds"] / results["vllm_rounds"]["seconds"], 2)
+    for result in results.values():
+        result["accepted"] = len(result["accepted"])
+    json.dump({"examples": len(examples), "k": opts.k, "max_tokens": opts.max_tokens, **results, "ratios": ratios},
+              sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
