@@ -150,8 +150,13 @@ def tune_thresholds(gold: np.ndarray, p: np.ndarray, verbal: np.ndarray) -> tupl
     return Thresholds(**values), reasons
 
 
-def metric_functions(thresholds: Thresholds | None) -> dict[str, Callable[..., float]]:
-    """Every scalar metric as `fn(gold, p, verbal) -> float` (may raise UndefinedMetric)."""
+TEXT_METRICS = ("parsability", "auroc_align", "kappa_at_05", "kappa_tuned")
+TUNED = ("precision_tuned", "recall_tuned", "f1_tuned", "kappa_tuned")
+
+
+def metric_functions(thresholds: Thresholds | None, has_text: bool = True) -> dict[str, Callable[..., float]]:
+    """Every scalar metric as `fn(gold, p, verbal) -> float` (may raise UndefinedMetric); without text, the
+    text metrics are left out."""
 
     def scored(fn: Callable[..., float]) -> Callable[..., float]:
         def run(gold: np.ndarray, p: np.ndarray, verbal: np.ndarray) -> float:
@@ -184,19 +189,20 @@ def metric_functions(thresholds: Thresholds | None) -> dict[str, Callable[..., f
         fns["f1_tuned"] = lambda g, p, v: precision_recall_f1(g, p, thresholds.f1)[2]
     if thresholds is not None and thresholds.kappa is not None:
         fns["kappa_tuned"] = on_parsed(lambda v, p: kappa(v, p, thresholds.kappa))
+    fns = {name: fn for name, fn in fns.items() if has_text or name not in TEXT_METRICS}
     return {name: fn if name == "parsability" else scored(fn) for name, fn in fns.items()}
 
 
-TUNED = ("precision_tuned", "recall_tuned", "f1_tuned", "kappa_tuned")
-
-
 def compute_metrics(
-    gold: np.ndarray, p: np.ndarray, verbal: np.ndarray, thresholds: Thresholds | None
+    gold: np.ndarray, p: np.ndarray, verbal: np.ndarray, thresholds: Thresholds | None, has_text: bool = True
 ) -> tuple[dict[str, float | None], dict[str, str]]:
     """Point values of every metric, with `None` and a reason for each undefined one."""
     values: dict[str, float | None] = {}
     reasons: dict[str, str] = {}
-    for name, fn in metric_functions(thresholds).items():
+    if not has_text:
+        values |= dict.fromkeys(TEXT_METRICS)
+        reasons |= dict.fromkeys(TEXT_METRICS, "the method writes no text, so there is no verbalized label")
+    for name, fn in metric_functions(thresholds, has_text).items():
         try:
             values[name] = fn(gold, p, verbal)
         except UndefinedMetric as err:
@@ -215,11 +221,12 @@ def bootstrap_intervals(
     thresholds: Thresholds | None,
     n_resamples: int = 1000,
     seed: int = 0,
+    has_text: bool = True,
 ) -> dict[str, tuple[float, float]]:
     """Percentile 95% intervals over row resamples; resamples where a metric is undefined are skipped."""
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {}
-    fns = metric_functions(thresholds)
+    fns = metric_functions(thresholds, has_text)
     for _ in range(n_resamples):
         idx = rng.integers(0, len(gold), len(gold))
         for name, fn in fns.items():

@@ -32,7 +32,8 @@ def summarize(
     if not rows:
         raise ValueError(f"no predictions to summarize for {method} on {split}")
     gold, p, verbal = arrays(rows)
-    values, reasons = compute_metrics(gold, p, verbal, thresholds)
+    has_text = any(row.parse_status != "none" for row in rows)
+    values, reasons = compute_metrics(gold, p, verbal, thresholds, has_text)
     scored = ~np.isnan(p)
     return MetricsFile(
         method=method,
@@ -42,7 +43,7 @@ def summarize(
         n_scored=int(scored.sum()),
         metrics=values,
         null_reasons=reasons,
-        intervals=bootstrap_intervals(gold, p, verbal, thresholds, n_bootstrap, bootstrap_seed),
+        intervals=bootstrap_intervals(gold, p, verbal, thresholds, n_bootstrap, bootstrap_seed, has_text),
         n_bootstrap=n_bootstrap,
         thresholds=thresholds,
         threshold_source=threshold_source,

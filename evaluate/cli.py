@@ -1,0 +1,190 @@
+"""`evaluate`: dual-output inference, metrics, checkpoint selection, LLM judge, baselines and reports."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from curate.engines.base import EngineError
+from evaluate.config import EvalConfig, build_eval_config
+from evaluate.io import MetricsFile
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console(stderr=True)
+EXIT_BAD_INPUT = 2
+BaselineMethod = Literal["verbalized-prob", "label", "self-consistency", "tfidf-logreg"]
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="EvalConfig YAML; options below override it")]
+MaxNewOpt = Annotated[int | None, typer.Option(help="max tokens of a generated explanation")]
+BatchOpt = Annotated[int | None, typer.Option(help="prompts per batch")]
+BootOpt = Annotated[int | None, typer.Option(help="bootstrap resamples for the 95% intervals (0: none)")]
+ThresholdsOpt = Annotated[
+    Path | None, typer.Option(help="dev-tuned thresholds: a selection.json, tuned_thresholds.json or its folder")
+]
+
+
+def guarded(action: Callable[[], object]) -> object:
+    """Run a command body; bad input becomes one clear line and exit code 2."""
+    try:
+        return action()
+    except (ValueError, EngineError, OSError) as err:
+        console.print(f"[red]error:[/red] {err}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+
+
+def eval_config(path: Path | None, **overrides: object) -> EvalConfig:
+    """The EvalConfig of a command (file + CLI overrides), exit 2 when invalid."""
+    return guarded(lambda: build_eval_config(path, overrides))
+
+
+def show(summary: MetricsFile, out: Path) -> None:
+    """Print the headline metrics of a summary."""
+    keys = ["auroc", "f1_at_05", "f1_tuned", "parsability", "auroc_align", "kappa_at_05", "ece", "brier"]
+    shown = ", ".join(f"{k} {'null' if summary.metrics[k] is None else f'{summary.metrics[k]:.3f}'}" for k in keys)
+    typer.echo(f"{summary.method} on {summary.split} (n={summary.n}): {shown}\nwrote {out}")
+
+
+@app.command()
+def run(
+    checkpoint: Annotated[Path, typer.Option(help="a `train run` checkpoint folder, RUN/epoch-N")],
+    dataset: Annotated[Path, typer.Option(help="published dataset version folder, REGISTRY/NAME/X.Y.Z")],
+    split: Annotated[str, typer.Option(help="split to evaluate")] = "test",
+    out: Annotated[Path | None, typer.Option(help="output folder; default CHECKPOINT/eval/SPLIT")] = None,
+    config: ConfigOpt = None,
+    thresholds: ThresholdsOpt = None,
+    name: Annotated[str, typer.Option(help="method name in reports")] = "clsgen",
+    seed: Annotated[int | None, typer.Option(help="training seed of the checkpoint (reports average over seeds)")] = None,
+    device: Annotated[str, typer.Option(help="torch device")] = "cpu",
+    max_new_tokens: MaxNewOpt = None,
+    batch_size: BatchOpt = None,
+    n_bootstrap: BootOpt = None,
+) -> None:
+    """Head probability and explanation from one prefill per example; writes predictions.parquet and metrics.json."""
+    from evaluate.pipeline import evaluate_checkpoint
+
+    cfg = eval_config(config, max_new_tokens=max_new_tokens, batch_size=batch_size, n_bootstrap=n_bootstrap)
+    target = out or checkpoint / "eval" / split
+    summary = guarded(lambda: evaluate_checkpoint(checkpoint, dataset, split, target, cfg, thresholds, name, seed,
+                                                  device))
+    show(summary, target)
+
+
+@app.command("select")
+def select_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="a `train run` output folder with epoch-N checkpoints")],
+    dataset: Annotated[Path | None, typer.Option(help="dataset version for epochs without dev predictions")] = None,
+    config: ConfigOpt = None,
+    device: Annotated[str, typer.Option(help="torch device")] = "cpu",
+    max_new_tokens: MaxNewOpt = None,
+    batch_size: BatchOpt = None,
+    n_bootstrap: BootOpt = None,
+) -> None:
+    """Pick the epoch with the best dev Quality Score and write its dev-tuned thresholds to RUN/selection.json."""
+    from evaluate.pipeline import evaluate_checkpoint
+    from evaluate.select import dev_eval_dir, select_epoch
+
+    cfg = eval_config(config, max_new_tokens=max_new_tokens, batch_size=batch_size, n_bootstrap=n_bootstrap)
+
+    def predict_dev(checkpoint: Path) -> None:
+        if dataset is None:
+            raise ValueError(f"{checkpoint} has no dev predictions yet: pass --dataset to compute them")
+        evaluate_checkpoint(checkpoint, dataset, "validation", dev_eval_dir(checkpoint), cfg, None, "clsgen", None,
+                            device)
+
+    selection = guarded(lambda: select_epoch(run_dir, predict_dev))
+    for score in selection.epochs:
+        quality = "n/a" if score.quality is None else f"{score.quality:+.3f}"
+        typer.echo(f"epoch {score.epoch}: quality {quality}  {score.metrics}")
+    typer.echo(f"best epoch {selection.best_epoch}; thresholds {selection.thresholds.model_dump()}")
+
+
+@app.command()
+def judge(
+    predictions: Annotated[Path, typer.Argument(help="predictions.parquet or the folder holding it")],
+    engine: Annotated[str, typer.Option(help="judge engine URI: hf:PATH, vllm:PATH_OR_ID, openai:BASE_URL#MODEL")],
+    task: Annotated[str | None, typer.Option(help="task name or YAML; default: from the folder's metrics.json")] = None,
+    out: Annotated[Path | None, typer.Option(help="output folder; default PREDICTIONS_FOLDER/judge")] = None,
+    config: ConfigOpt = None,
+    limit: Annotated[int | None, typer.Option(help="judge only the first N predictions")] = None,
+) -> None:
+    """LLM-as-judge: rationale-label inconsistency, kappa_RL and readability; journaled, resumable."""
+    cfg = eval_config(config)
+    folder = predictions if predictions.is_dir() else predictions.parent
+    summary = guarded(lambda: judge_folder(predictions, folder, engine, task, out or folder / "judge", cfg, limit))
+    typer.echo(f"RLI {summary.rli}, kappa_RL {summary.kappa_rl}, readability {summary.readability_mean}"
+               f" over {summary.n_judged} rationales; wrote {out or folder / 'judge'}")
+
+
+def judge_folder(predictions: Path, folder: Path, engine_uri: str, task_name: str | None, out: Path, cfg: EvalConfig,
+                 limit: int | None):
+    """Read the predictions and their task, open the judge engine and judge them."""
+    from curate.engines import open_engine
+    from evaluate.io import METRICS, read_metrics, read_predictions
+    from evaluate.judge import judge_predictions
+    from schemas.task import TaskSpec, load_task
+
+    rows = read_predictions(predictions)[:limit]
+    if task_name:
+        task = load_task(task_name)
+    elif (folder / METRICS).is_file() and "task_spec" in read_metrics(folder).source:
+        task = TaskSpec.model_validate(read_metrics(folder).source["task_spec"])
+    else:
+        raise ValueError(f"{folder} has no metrics.json naming the task: pass --task")
+    engine = open_engine(engine_uri, batch_size=cfg.batch_size, concurrency=cfg.concurrency)
+    try:
+        return judge_predictions(rows, task, engine, out, cfg.judge_max_tokens, str(predictions.resolve()))
+    finally:
+        engine.close()
+
+
+@app.command()
+def baseline(
+    method: Annotated[BaselineMethod, typer.Option(help="which baseline")],
+    out: Annotated[Path, typer.Option(help="output folder")],
+    dataset: Annotated[Path | None, typer.Option(help="published dataset version folder")] = None,
+    train: Annotated[Path | None, typer.Option(help="train split file (tfidf-logreg), read with the task mapping")] = None,
+    validation: Annotated[Path | None, typer.Option(help="validation split file (threshold tuning)")] = None,
+    test: Annotated[Path | None, typer.Option(help="split file to evaluate")] = None,
+    task: Annotated[str | None, typer.Option(help="task name or YAML (with split files)")] = None,
+    split: Annotated[str, typer.Option(help="split of --dataset to evaluate")] = "test",
+    engine: Annotated[str | None, typer.Option(help="engine URI for the LLM baselines")] = None,
+    name: Annotated[str | None, typer.Option(help="method name in reports; default: the method")] = None,
+    config: ConfigOpt = None,
+    thresholds: ThresholdsOpt = None,
+    limit: Annotated[int | None, typer.Option(help="evaluate only the first N examples")] = None,
+    max_new_tokens: MaxNewOpt = None,
+    votes: Annotated[int | None, typer.Option(help="self-consistency label runs per example")] = None,
+    n_bootstrap: BootOpt = None,
+) -> None:
+    """Inference-only baselines (verbalized-prob, label, self-consistency) and TF-IDF + logistic regression."""
+    from evaluate.baseline_inputs import baseline_splits
+    from evaluate.pipeline import engine_baseline, tfidf_baseline
+
+    cfg = eval_config(config, max_new_tokens=max_new_tokens, votes=votes, n_bootstrap=n_bootstrap)
+    splits, task_spec, source = guarded(lambda: baseline_splits(dataset, train, validation, test, task, split, method))
+    evaluated = splits["evaluate"][:limit]
+    if method == "tfidf-logreg":
+        summary = guarded(lambda: tfidf_baseline(splits["train"], splits.get("validation"), evaluated, task_spec, split,
+                                                 out, cfg, name or method, source))
+    else:
+        if engine is None:
+            console.print(f"[red]error:[/red] --method {method} needs --engine URI (e.g. hf:default)")
+            raise typer.Exit(EXIT_BAD_INPUT)
+        summary = guarded(lambda: engine_baseline(evaluated, task_spec, engine, method, split, out, cfg, thresholds,
+                                                  name or method, source))
+    show(summary, out)
+
+
+@app.command()
+def report(
+    folders: Annotated[list[Path], typer.Argument(help="output folders of `evaluate run` / `evaluate baseline`")],
+    out: Annotated[Path, typer.Option(help="report folder: report.md and PNG figures")],
+    training_run: Annotated[Path | None, typer.Option(help="a `train run` folder for the Figure-1 epoch curve")] = None,
+) -> None:
+    """Table 2 / Table 3 style markdown over methods (mean ± std over seeds), ROC and reliability plots."""
+    from evaluate.report import write_report
+
+    path = guarded(lambda: write_report(folders, out, training_run))
+    typer.echo(f"wrote {path}")

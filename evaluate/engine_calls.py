@@ -1,0 +1,43 @@
+"""Engine calls journaled in an output folder: a killed judge or baseline resumes without asking twice."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from curate.engines.base import Engine, GenerationRequest, GenerationResult
+from curate.journal import Journal
+from curate.run_dir import atomic_write_bytes
+
+CALLS = "calls.jsonl"
+CALLS_INFO = "calls.json"
+
+
+def check_call_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Record what the calls in `out` answer; refuse to resume them under other settings (engine, prompts...)."""
+    path = out / CALLS_INFO
+    if path.is_file():
+        old = json.loads(path.read_text())
+        changed = sorted(key for key in settings.keys() | old.keys() if old.get(key) != settings.get(key))
+        if changed:
+            raise ValueError(
+                f"{out} holds calls made with other settings (changed: {', '.join(changed)}):"
+                " pass a new --out folder, or delete this one to start over"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(settings, indent=2, sort_keys=True).encode())
+
+
+def run_journaled(engine: Engine, requests: list[GenerationRequest], out: Path) -> dict[str, GenerationResult]:
+    """Results by key: journaled ones are reused (errors are retried), the rest are asked and journaled."""
+    journal = Journal(out / CALLS, GenerationResult)
+    done = {result.key: result for result in journal.load() if result.finish_reason != "error"}
+    pending = [request for request in requests if request.key not in done]
+    results = dict(done)
+    try:
+        for result in engine.generate(pending):
+            journal.append(result)
+            results[result.key] = result
+    finally:
+        journal.close()
+    return {request.key: results[request.key] for request in requests}

@@ -1,0 +1,128 @@
+"""What each `evaluate` command does, end to end: read inputs, predict, summarize, write the output folder."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from curate.run_dir import atomic_write_bytes
+from evaluate.config import EvalConfig
+from evaluate.io import METRICS, PREDICTIONS, MetricsFile, PredictionRow, write_metrics, write_predictions
+from evaluate.metrics import Thresholds, tune_thresholds
+from evaluate.select import SELECTION, Selection, selected_thresholds
+from evaluate.summary import arrays, summarize
+from schemas.task import TaskSpec
+
+TUNED_THRESHOLDS = "tuned_thresholds.json"
+
+
+class TunedThresholds(Thresholds):
+    """`tuned_thresholds.json`: thresholds tuned on this folder's own split (pass a dev one to --thresholds)."""
+
+    tuned_on: str
+    reasons: dict[str, str] = {}
+
+
+def load_thresholds(path: Path) -> tuple[Thresholds, str]:
+    """Thresholds from a `selection.json` or a `tuned_thresholds.json` (or a folder holding one)."""
+    if path.is_dir():
+        path = next((path / n for n in (SELECTION, TUNED_THRESHOLDS) if (path / n).is_file()), path / TUNED_THRESHOLDS)
+    try:
+        data = json.loads(path.read_text())
+        if "best_epoch" in data:
+            return Selection.model_validate(data).thresholds, str(path)
+        tuned = TunedThresholds.model_validate(data)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read thresholds from {path}: {err}; pass a selection.json or tuned_thresholds.json")
+    return Thresholds(f1=tuned.f1, kappa=tuned.kappa), str(path)
+
+
+def write_outputs(rows: list[PredictionRow], summary: MetricsFile, out: Path) -> None:
+    """Write predictions, metrics and the thresholds tuned on this split into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    thresholds, reasons = tune_thresholds(*arrays(rows))
+    tuned = TunedThresholds(f1=thresholds.f1, kappa=thresholds.kappa, tuned_on=summary.split, reasons=reasons)
+    write_predictions(rows, out / PREDICTIONS)
+    atomic_write_bytes(out / TUNED_THRESHOLDS, tuned.model_dump_json(indent=2).encode())
+    write_metrics(summary, out / METRICS)
+
+
+def task_source(task: TaskSpec) -> dict[str, Any]:
+    """The task part of a metrics file's `source` (the judge reads the spec back from it)."""
+    return {"task": task.name, "task_spec": task.model_dump(mode="json")}
+
+
+def evaluate_checkpoint(
+    checkpoint: Path,
+    dataset: Path,
+    split: str,
+    out: Path,
+    config: EvalConfig,
+    thresholds_path: Path | None,
+    name: str,
+    seed: int | None,
+    device: str = "cpu",
+) -> MetricsFile:
+    """`evaluate run`: dual-output predictions of a checkpoint on one split of a published version."""
+    from evaluate.data import check_same_task, version_split
+    from evaluate.predict import predict
+    from train.checkpoint import load_checkpoint
+
+    examples, dataset_task = version_split(dataset, split)
+    loaded = load_checkpoint(checkpoint, device=device)
+    check_same_task(loaded.task, dataset_task, checkpoint, dataset)
+    found = load_thresholds(thresholds_path) if thresholds_path else selected_thresholds(checkpoint)
+    rows = predict(loaded, examples, config)
+    summary = summarize(
+        rows, method=name, split=split, thresholds=found[0] if found else None,
+        threshold_source=found[1] if found else None, n_bootstrap=config.n_bootstrap, seed=seed,
+        source={"checkpoint": str(checkpoint), "dataset": str(dataset), **task_source(loaded.task),
+                "config": config.model_dump()},
+    )
+    write_outputs(rows, summary, out)
+    return summary
+
+
+def tfidf_baseline(
+    train: list, validation: list | None, test: list, task: TaskSpec, split: str, out: Path, config: EvalConfig,
+    name: str, source: dict[str, Any],
+) -> MetricsFile:
+    """`evaluate baseline --method tfidf-logreg`: fit on train, tune the F1 threshold on validation if given."""
+    from evaluate.tfidf import fit_tfidf_logreg, predict_tfidf_logreg
+
+    model = fit_tfidf_logreg(train, task)
+    thresholds, threshold_source = None, None
+    if validation:
+        thresholds, _ = tune_thresholds(*arrays(predict_tfidf_logreg(model, validation, task)))
+        threshold_source = "validation split (tuned by this command)"
+    rows = predict_tfidf_logreg(model, test, task)
+    summary = summarize(rows, method=name, split=split, thresholds=thresholds, threshold_source=threshold_source,
+                        n_bootstrap=config.n_bootstrap, seed=config.seed,
+                        source={**source, **task_source(task), "n_train": len(train)})
+    write_outputs(rows, summary, out)
+    return summary
+
+
+def engine_baseline(
+    examples: list, task: TaskSpec, engine_uri: str, method: str, split: str, out: Path, config: EvalConfig,
+    thresholds_path: Path | None, name: str, source: dict[str, Any],
+) -> MetricsFile:
+    """`evaluate baseline --method verbalized-prob|label|self-consistency`: journaled engine calls in `out`."""
+    from curate.engines import open_engine
+    from evaluate.baselines import baseline_requests, baseline_rows
+    from evaluate.engine_calls import check_call_settings, run_journaled
+
+    found = load_thresholds(thresholds_path) if thresholds_path else None
+    engine = open_engine(engine_uri, batch_size=config.batch_size, concurrency=config.concurrency)
+    try:
+        check_call_settings(out, {"engine": engine_uri, "method": method, **source, "config": config.model_dump(),
+                                  "task_spec": task.spec_hash()})
+        results = run_journaled(engine, baseline_requests(examples, task, engine, method, config), out)
+        model_id = engine.model_id
+    finally:
+        engine.close()
+    rows = baseline_rows(examples, results, task, method, config.votes)
+    summary = summarize(rows, method=name, split=split, thresholds=found[0] if found else None,
+                        threshold_source=found[1] if found else None, n_bootstrap=config.n_bootstrap, seed=config.seed,
+                        source={**source, **task_source(task), "engine": engine_uri, "model_id": model_id})
+    write_outputs(rows, summary, out)
+    return summary

@@ -1,0 +1,102 @@
+"""`evaluate report`: Table 2 / Table 3 style markdown over methods (mean ± std over seeds) and the plots."""
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from curate.run_dir import atomic_write_bytes
+from evaluate.io import METRICS, PREDICTIONS, MetricsFile, read_metrics, read_predictions
+from evaluate.judge import JUDGE_JSON, JudgeSummary, read_judge_summary
+from evaluate.plots import epoch_plot, reliability_plot, roc_plot
+from evaluate.select import epoch_dev_metrics, training_dev_metrics
+
+TABLE2 = {"AUROC": "auroc", "F1@0.5": "f1_at_05", "F1 (tuned)": "f1_tuned", "Precision (tuned)": "precision_tuned",
+          "Recall (tuned)": "recall_tuned", "ECE": "ece", "Brier": "brier"}
+TABLE3 = {"Parsability": "parsability", "AUROC-align": "auroc_align", "κ@0.5": "kappa_at_05",
+          "κ (tuned)": "kappa_tuned"}
+JUDGE_COLUMNS = {"RLI ↓": "rli", "κ_RL": "kappa_rl", "Readability": "readability_mean"}
+FIGURE1_KEYS = ["parsability", "auroc", "kappa_at_05", "kappa"]
+
+
+def load_result(folder: Path) -> tuple[MetricsFile, JudgeSummary | None]:
+    """A method's `metrics.json` and, if it was judged, its `judge.json` (in the folder or its `judge/`)."""
+    summary = read_metrics(folder / METRICS)
+    judged = [path for path in (folder / JUDGE_JSON, folder / "judge" / JUDGE_JSON) if path.is_file()]
+    return summary, read_judge_summary(judged[0]) if judged else None
+
+
+def cell(values: list[float | None], interval: tuple[float, float] | None) -> str:
+    """`mean ± std` over seeds; one seed shows its bootstrap 95% interval; undefined values show as `—`."""
+    defined = [v for v in values if v is not None]
+    if not defined:
+        return "—"
+    if len(values) == 1:
+        return f"{defined[0]:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+    missing = f" ({len(values) - len(defined)} undefined)" if len(defined) < len(values) else ""
+    return f"{np.mean(defined):.3f} ± {np.std(defined, ddof=1) if len(defined) > 1 else 0.0:.3f}{missing}"
+
+
+def table(title: str, columns: dict[str, str], groups: dict[str, list[tuple[MetricsFile, JudgeSummary | None]]],
+          judge: bool = False) -> list[str]:
+    """One markdown table: a row per method, a column per metric."""
+    heads = list(columns) + (list(JUDGE_COLUMNS) if judge else [])
+    lines = [f"## {title}", "", "| method | seeds | n | " + " | ".join(heads) + " |", "|---" * (len(heads) + 3) + "|"]
+    for method, results in groups.items():
+        cells = []
+        for key in columns.values():
+            one = results[0][0].intervals.get(key) if len(results) == 1 else None
+            cells.append(cell([m.metrics.get(key) for m, _ in results], one))
+        if judge:
+            for key in JUDGE_COLUMNS.values():
+                cells.append(cell([getattr(j, key) if j else None for _, j in results], None))
+        lines.append(f"| {method} | {len(results)} | {results[0][0].n} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def null_notes(groups: dict[str, list[tuple[MetricsFile, JudgeSummary | None]]]) -> list[str]:
+    """Why each undefined value is undefined (one line per method and metric)."""
+    notes = {(method, name): reason for method, results in groups.items() for m, _ in results
+             for name, reason in m.null_reasons.items()}
+    if not notes:
+        return []
+    return ["### Undefined values", "", *(f"- {method}, `{name}`: {reason}" for (method, name), reason in notes.items()),
+            ""]
+
+
+def write_report(folders: list[Path], out: Path, training_run: Path | None = None) -> Path:
+    """Write `report.md`, `roc.png`, `reliability.png` (and `epochs.png` for a training run) into `out`."""
+    if not folders:
+        raise ValueError("no result folders: pass the --out folders of `evaluate run` / `evaluate baseline`")
+    groups: dict[str, list[tuple[MetricsFile, JudgeSummary | None]]] = defaultdict(list)
+    first_folder: dict[str, Path] = {}
+    for folder in folders:
+        summary, judged = load_result(Path(folder))
+        groups[summary.method].append((summary, judged))
+        first_folder.setdefault(summary.method, Path(folder))
+    splits = sorted({m.split for results in groups.values() for m, _ in results})
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Evaluation report ({', '.join(splits)} split)", "",
+             "Mean ± sample std over seeds; a single run shows its bootstrap 95% interval in brackets.", "",
+             *table("Classification (Table 2)", TABLE2, groups),
+             *table("Head-text consistency (Table 3)", TABLE3, groups, judge=True), *null_notes(groups)]
+    roc_plot({m: read_predictions(first_folder[m] / PREDICTIONS) for m in groups}, out / "roc.png")
+    reliability_plot({m: results[0][0] for m, results in groups.items()}, out / "reliability.png")
+    lines += ["![ROC](roc.png) ![Reliability](reliability.png)", ""]
+    if training_run is not None:
+        lines += figure1(Path(training_run), out)
+    path = out / "report.md"
+    atomic_write_bytes(path, "\n".join(lines).encode())
+    return path
+
+
+def figure1(run: Path, out: Path) -> list[str]:
+    """The Figure-1 curve of a training run: dev parsability, AUROC and kappa by epoch."""
+    epochs = {epoch: dict(row) for epoch, row in training_dev_metrics(run).items()}
+    for epoch, (metrics, _) in epoch_dev_metrics(run).items():
+        epochs.setdefault(epoch, {}).update(metrics)
+    if not epochs:
+        raise ValueError(f"{run} has no dev metrics by epoch (metrics.jsonl or evaluate run outputs)")
+    keys = [key for key in FIGURE1_KEYS if any(row.get(key) is not None for row in epochs.values())]
+    epoch_plot(epochs, keys, out / "epochs.png")
+    return ["## Dev metrics by epoch (Figure 1)", "", f"From {run}.", "", "![epochs](epochs.png)", ""]

@@ -1,0 +1,68 @@
+"""A small published dataset version (the `curate publish` contract), written directly for evaluate tests."""
+
+import time
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict
+from datasets.utils.logging import disable_progress_bar
+
+from curate.inputs import input_mapping, load_examples
+from schemas.dataset_version import ARROW_DIR, MANIFEST, PARQUET_DIR, rows_sha256
+from schemas.manifest import DatasetManifest, SplitInfo
+from schemas.task import TaskSpec, load_task
+
+disable_progress_bar()
+FILES = {"train": "train_set.csv", "validation": "validation_set.csv", "test": "test_set.csv"}
+
+
+def explanation_for(label: int) -> str:
+    """A stand-in teacher explanation that agrees with the label."""
+    if label == 1:
+        return "The abstract reports a significant improvement in the primary outcome, which supports the claim."
+    return "The abstract does not report a significant improvement in the primary outcome for the claim."
+
+
+def version_rows(clinifact_dir: Path, task: TaskSpec, per_split: int) -> dict[str, list[dict]]:
+    """The first `per_split` rows of each CliniFact split (both classes), in the published-version columns."""
+    splits = {}
+    for split, name in FILES.items():
+        examples = load_examples(clinifact_dir / name, task, input_mapping(task, None), split)
+        chosen = [e for e in examples if e.label == 1][: per_split // 2] + [e for e in examples if e.label == 0][
+            : per_split - per_split // 2]
+        rows = []
+        for e in chosen:
+            labelled = split != "test"
+            explanation = explanation_for(e.label) if labelled else None
+            rows.append({
+                "id": e.id, "label": e.label, **e.fields, "explanation": explanation,
+                "target": task.render_target(explanation, e.label) if labelled else None,
+                "provenance": "teacher" if labelled else None, "trial": 1 if labelled else None,
+            })
+        splits[split] = rows
+    return splits
+
+
+def write_version(registry: Path, splits: dict[str, list[dict]], task: TaskSpec, name: str = "clinifact-mini",
+                  version: str = "1.0.0") -> Path:
+    """Write REGISTRY/NAME/VERSION with arrow/, parquet/ and manifest.json as `curate publish` does."""
+    folder = registry / name / version
+    data = DatasetDict({split: Dataset.from_list(rows) for split, rows in splits.items()})
+    data.save_to_disk(str(folder / ARROW_DIR))
+    (folder / PARQUET_DIR).mkdir(parents=True)
+    for split in data:
+        data[split].to_parquet(str(folder / PARQUET_DIR / f"{split}.parquet"))
+    manifest = DatasetManifest(
+        name=name, version=version, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        splits={s: SplitInfo(count=len(r), positives=sum(x["label"] for x in r), sha256=rows_sha256(data[s].to_list()))
+                for s, r in splits.items()},
+        task=task.name, task_spec_hash=task.spec_hash(), task_spec=task.model_dump(mode="json"),
+        teacher_model="scripted", engine="hf:scripted", sampling={}, k=1, strategy="rounds", tool_version="test",
+    )
+    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+    return folder
+
+
+def clinifact_version(clinifact_dir: Path, registry: Path, per_split: int = 6, task: TaskSpec | None = None) -> Path:
+    """A small CliniFact version (per_split rows per split, both classes)."""
+    task = task or load_task("clinifact")
+    return write_version(registry, version_rows(clinifact_dir, task, per_split), task)
