@@ -1,0 +1,1 @@
+"""Dual-head fine-tuning: LoRA causal LM + classification head on published dataset versions."""

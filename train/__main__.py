@@ -1,0 +1,5 @@
+"""`python -m train` / `accelerate launch -m train run ...`."""
+
+from train.cli import app
+
+app()

@@ -1,0 +1,187 @@
+"""Epoch checkpoints: LoRA adapter (vLLM-loadable), head, head config, and the state for exact resume."""
+
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from peft import PeftModel, set_peft_model_state_dict
+from pydantic import Field
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from schemas.base import Strict
+from schemas.task import TaskSpec
+from train.config import TrainConfig
+from train.model import ClsHead, DualHeadModel
+
+ADAPTER = "adapter_model.safetensors"
+HEAD = "cls_head.safetensors"
+HEAD_CONFIG = "dual_head.json"
+RESUME = "resume"
+STATE = "state.json"
+EPOCH_DIR = re.compile(r"^epoch-(\d+)$")
+
+
+class DualHeadConfig(Strict):
+    """`dual_head.json`: what evaluate needs besides the adapter to rebuild the dual-head model."""
+
+    base_model: str = Field(description="path (or id) of the base causal LM the adapter was trained on")
+    hidden_size: int
+    head_hidden: int
+    head_dropout: float
+    task_spec: dict[str, Any]
+    max_input_tokens: int
+    eog_token_id: int
+    objective: str
+    dataset_dir: str
+    dataset_version: str = Field(description="NAME@X.Y.Z of the published dataset version")
+    epoch: int
+
+
+class TrainRecord(Strict):
+    """`RUN/train.json`: what a run trains on; a resume must match it (the dataset may have moved)."""
+
+    config: TrainConfig
+    model: str
+    dataset_dir: str
+    dataset_version: str
+    dataset_sha256: dict[str, str]
+
+    def identity(self) -> dict[str, Any]:
+        """The fields a resumed run must share with the checkpoint's run."""
+        return self.model_dump(mode="json", exclude={"dataset_dir"})
+
+
+class ResumeState(Strict):
+    """`epoch-N/resume/state.json`: where training stood when the checkpoint was written."""
+
+    epoch: int
+    global_step: int
+    world_size: int
+    record: TrainRecord
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint ready for inference."""
+
+    model: DualHeadModel
+    tokenizer: Any
+    task: TaskSpec
+    config: DualHeadConfig
+
+
+def model_dtype(device: torch.device | str, precision: str = "auto") -> torch.dtype:
+    """bf16 for `precision=bf16` or on GPU under `auto`, else fp32."""
+    if precision == "bf16" or (precision == "auto" and torch.device(device).type == "cuda"):
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_tokenizer(model_path: str):
+    """The base model's tokenizer; ValueError names the path when it cannot be read."""
+    try:
+        return AutoTokenizer.from_pretrained(model_path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot load a tokenizer from --model {model_path!r}: {err}") from err
+
+
+def load_base(model_path: str, device: torch.device | str, precision: str = "auto", attn: str = "sdpa"):
+    """The base causal LM on `device` in the run's dtype."""
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            model_path, dtype=model_dtype(device, precision), attn_implementation=attn, device_map=str(device)
+        )
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot load a causal LM from --model {model_path!r}: {err}") from err
+
+
+def epoch_dirs(run_dir: Path) -> dict[int, Path]:
+    """Complete checkpoints of a run (those with resume state), by epoch."""
+    found = {}
+    for path in Path(run_dir).glob("epoch-*"):
+        match = EPOCH_DIR.match(path.name)
+        if match and (path / RESUME / STATE).is_file():
+            found[int(match.group(1))] = path
+    return found
+
+
+def save_weights(path: Path, lm: PeftModel, state_dict: dict[str, torch.Tensor], config: DualHeadConfig) -> None:
+    """Write the LoRA adapter, the head and `dual_head.json` from a full (gathered) wrapper state dict."""
+    lm_state = {k.removeprefix("lm."): v for k, v in state_dict.items() if k.startswith("lm.")}
+    head_state = {k.removeprefix("head."): v.detach().cpu().contiguous() for k, v in state_dict.items()
+                  if k.startswith("head.")}
+    lm.save_pretrained(path, state_dict=lm_state)
+    save_file(head_state, path / HEAD)
+    (path / HEAD_CONFIG).write_text(config.model_dump_json(indent=2))
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG the run draws from."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the RNGs saved by `rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_rank_state(path: Path, rank: int, optimizer: torch.optim.Optimizer) -> None:
+    """This process's optimizer and RNG state under `path/resume/`."""
+    (path / RESUME).mkdir(parents=True, exist_ok=True)
+    torch.save(optimizer.state_dict(), path / RESUME / f"optimizer-rank{rank}.pt")
+    torch.save(rng_state(), path / RESUME / f"rng-rank{rank}.pt")
+
+
+def save_run_state(path: Path, scheduler, state: ResumeState) -> None:
+    """The scheduler and `state.json`, written last: a checkpoint without `state.json` is incomplete."""
+    torch.save(scheduler.state_dict(), path / RESUME / "scheduler.pt")
+    (path / RESUME / STATE).write_text(state.model_dump_json(indent=2))
+
+
+def read_resume_state(path: Path) -> ResumeState:
+    """`state.json` of a checkpoint; ValueError if the folder is not a complete checkpoint."""
+    file = Path(path) / RESUME / STATE
+    if not file.is_file():
+        raise ValueError(f"{path} is not a complete train checkpoint (no {RESUME}/{STATE})")
+    return ResumeState.model_validate_json(file.read_text())
+
+
+def load_trainable_weights(path: Path, model: DualHeadModel) -> None:
+    """Load a checkpoint's adapter and head into a freshly built model; ValueError on any key mismatch."""
+    result = set_peft_model_state_dict(model.lm, load_file(path / ADAPTER))
+    if result.unexpected_keys:
+        raise ValueError(f"{path / ADAPTER} has keys the model lacks: {result.unexpected_keys[:3]}")
+    model.head.load_state_dict(load_file(path / HEAD, device=str(model.head.net[1].weight.device)), strict=True)
+
+
+def load_rank_state(path: Path, rank: int, optimizer: torch.optim.Optimizer, scheduler) -> None:
+    """Restore optimizer, scheduler and RNG state of one process."""
+    optimizer.load_state_dict(torch.load(path / RESUME / f"optimizer-rank{rank}.pt", weights_only=False))
+    scheduler.load_state_dict(torch.load(path / RESUME / "scheduler.pt", weights_only=False))
+    set_rng_state(torch.load(path / RESUME / f"rng-rank{rank}.pt", weights_only=False))
+
+
+def load_checkpoint(path: Path | str, device: str = "cpu") -> LoadedCheckpoint:
+    """Base model + adapter + head of an epoch checkpoint, in eval mode on `device` (bf16 on GPU, fp32 on CPU)."""
+    path = Path(path)
+    if not (path / HEAD_CONFIG).is_file():
+        raise ValueError(f"{path} is not a train checkpoint (no {HEAD_CONFIG}): pass RUN/epoch-N")
+    config = DualHeadConfig.model_validate_json((path / HEAD_CONFIG).read_text())
+    task = TaskSpec.model_validate(config.task_spec)
+    tokenizer = load_tokenizer(config.base_model)
+    lm = PeftModel.from_pretrained(load_base(config.base_model, device), path, is_trainable=False)
+    head = ClsHead(config.hidden_size, config.head_hidden, config.head_dropout).to(device)
+    head.load_state_dict(load_file(path / HEAD, device=str(device)), strict=True)
+    return LoadedCheckpoint(DualHeadModel(lm, head, task.positive_label).eval(), tokenizer, task, config)

@@ -1,0 +1,39 @@
+"""`train`: fine-tune a dual-head (probability + explanation) model on a published dataset version."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+EXIT_BAD_INPUT = 2
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console(soft_wrap=True, stderr=True)
+
+
+@app.callback()
+def main() -> None:
+    """Dual-head fine-tuning (`train run --help`)."""
+
+
+@app.command("run")
+def run_cmd(
+    dataset: Annotated[Path, typer.Option("--dataset", help="published version folder REGISTRY/NAME/X.Y.Z")],
+    model: Annotated[str, typer.Option("--model", help="base causal LM folder (with its tokenizer)")],
+    out: Annotated[Path, typer.Option("--out", help="run folder (created; resumed from its latest epoch if it exists)")],
+    config: Annotated[Path | None, typer.Option("--config", help="TrainConfig YAML; key=value arguments override it")] = None,
+    resume_from: Annotated[Path | None, typer.Option("--resume-from", help="continue from this RUN/epoch-N")] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value TrainConfig overrides, e.g. epochs=3")] = None,
+) -> None:
+    """Train LoRA + classification head; write RUN/epoch-N checkpoints, metrics.jsonl and steps.jsonl."""
+    from train.config import build_train_config
+    from train.loop import train_run
+
+    try:
+        cfg = build_train_config(config, overrides or [])
+        train_run(cfg, dataset, model, out, resume_from)
+    except ValueError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    console.print(f"done: checkpoints in {out}")
