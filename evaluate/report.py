@@ -55,13 +55,15 @@ def table(title: str, columns: dict[str, str], groups: dict[str, list[tuple[Metr
 
 
 def null_notes(groups: dict[str, list[tuple[MetricsFile, JudgeSummary | None]]]) -> list[str]:
-    """Why each undefined value is undefined (one line per method and metric)."""
-    notes = {(method, name): reason for method, results in groups.items() for m, _ in results
-             for name, reason in m.null_reasons.items()}
+    """Why undefined values are undefined: one line per method and reason."""
+    notes: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for method, results in groups.items():
+        for name, reason in {n: r for m, _ in results for n, r in m.null_reasons.items()}.items():
+            notes[(method, reason)].append(f"`{name}`")
     if not notes:
         return []
-    return ["### Undefined values", "", *(f"- {method}, `{name}`: {reason}" for (method, name), reason in notes.items()),
-            ""]
+    lines = [f"- {method}, {', '.join(names)}: {reason}" for (method, reason), names in notes.items()]
+    return ["### Undefined values", "", *lines, ""]
 
 
 def write_report(folders: list[Path], out: Path, training_run: Path | None = None) -> Path:
