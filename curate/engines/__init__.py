@@ -1,0 +1,48 @@
+"""Generation engines named by URI: `hf:PATH`, `vllm:PATH_OR_ID`, `openai:BASE_URL#MODEL`."""
+
+from pathlib import Path
+
+from curate.engines.base import Constraint, Engine, EngineError, GenerationRequest, GenerationResult
+from curate.engines.default_model import DEFAULT_MODEL_ID, resolve_model_path
+
+__all__ = ["Constraint", "Engine", "EngineError", "GenerationRequest", "GenerationResult", "open_engine"]
+
+ACCEPTED_FORMS = (
+    "hf:PATH (hf:default = SmolLM2-135M-Instruct), vllm:PATH_OR_ID (vllm:default likewise), "
+    "openai:BASE_URL#MODEL (e.g. openai:http://127.0.0.1:8000/v1#teacher)"
+)
+
+
+def model_location(spec: str) -> tuple[str, str]:
+    """(path or hub id, model id) for a model spec; a path that does not exist is an EngineError naming it."""
+    if not spec:
+        raise EngineError("no model given: use hf:PATH, hf:default or vllm:PATH_OR_ID")
+    location = resolve_model_path(spec)
+    model_id = DEFAULT_MODEL_ID if location != spec else spec
+    path = Path(location).expanduser()
+    if path.exists():
+        return str(path), model_id
+    if location.startswith(("/", ".", "~")) or location.count("/") != 1:
+        raise EngineError(f"model path {location!r} does not exist: pass an existing model folder, a hub id, or 'default'")
+    return location, model_id
+
+
+def open_engine(uri: str, *, batch_size: int = 16, concurrency: int = 32, tokenizer: str | None = None) -> Engine:
+    """Create the engine a URI names; `tokenizer` overrides the model's (openai: enables exact token counts)."""
+    scheme, _, rest = uri.partition(":")
+    if scheme == "hf" and rest:
+        from curate.engines.hf import HFEngine
+
+        path, model_id = model_location(rest)
+        return HFEngine(path, uri=uri, model_id=model_id, batch_size=batch_size, tokenizer=tokenizer)
+    if scheme == "vllm" and rest:
+        from curate.engines.vllm import VLLMEngine
+
+        path, model_id = model_location(rest)
+        return VLLMEngine(path, uri=uri, model_id=model_id, tokenizer=tokenizer)
+    base_url, _, model = rest.partition("#")
+    if scheme == "openai" and base_url.startswith(("http://", "https://")) and model:
+        from curate.engines.openai import OpenAIEngine
+
+        return OpenAIEngine(base_url, model, uri=uri, concurrency=concurrency, tokenizer=tokenizer)
+    raise EngineError(f"cannot parse the engine URI {uri!r}: use one of {ACCEPTED_FORMS}")

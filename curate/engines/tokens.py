@@ -1,0 +1,57 @@
+"""Token counting, truncation and chat-prompt ids shared by the engines."""
+
+import math
+from typing import Protocol
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from curate.engines.base import EngineError
+
+CHARS_PER_TOKEN = 4
+
+
+class TokenCounter(Protocol):
+    """Counts and truncates text in tokens (exactly with a tokenizer, or by an estimate)."""
+
+    def count(self, text: str) -> int: ...
+
+    def truncate(self, text: str, max_tokens: int) -> str: ...
+
+
+class TokenizerCounter:
+    """Exact counts from a Hugging Face tokenizer; truncation keeps the start of the text verbatim."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        if max_tokens <= 0:
+            return ""
+        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        return text if len(offsets) <= max_tokens else text[: offsets[max_tokens - 1][1]]
+
+
+class CharEstimateCounter:
+    """A tokenizer-free estimate: one token per ~4 characters (typical for English BPE vocabularies)."""
+
+    def count(self, text: str) -> int:
+        return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return text[: max(max_tokens, 0) * CHARS_PER_TOKEN]
+
+
+def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
+    """Load a tokenizer from a folder or hub id; a failure is an EngineError naming the path."""
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise EngineError(f"cannot load a tokenizer from {path!r}: {err}") from err
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> list[int]:
+    """Chat-template ids with the assistant generation prompt; the template adds BOS itself, so no double BOS."""
+    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"])
