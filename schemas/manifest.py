@@ -15,6 +15,17 @@ class SplitInfo(Strict):
     sha256: str
 
 
+class ReviewSummary(Strict):
+    """Human review decisions merged into a version (the latest submitted decision per example)."""
+
+    reviewed: int
+    kept: int
+    dropped_noise: int
+    wrong_gold_label: list[str]
+    kept_without_explanation: list[str]
+    not_discarded: int = Field(description="reviews of examples the run accepted after all: ignored")
+
+
 class DatasetManifest(Strict):
     """Everything needed to trust and reproduce a dataset version."""
 
@@ -33,3 +44,6 @@ class DatasetManifest(Strict):
     strategy: str
     review_rounds: int = 0
     tool_version: str
+    source_run: str | None = None
+    test_source: str | None = None
+    review: ReviewSummary | None = None

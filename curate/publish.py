@@ -1,0 +1,120 @@
+"""`curate publish`: a run (plus reviews and the gold test split) as an immutable, content-hashed dataset version."""
+
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+import polars as pl
+
+from curate.data_card import render_card
+from curate.release_rows import release_schema, run_rows, split_frames, test_rows
+from curate.run_dir import atomic_write_bytes, read_run_info
+from curate.stats import compute_report
+from curate.versions import check_name, parent_version, version_key
+from schemas.base import Strict
+from schemas.dataset_version import ARROW_DIR, MANIFEST, PARQUET_DIR, load_version, rows_sha256
+from schemas.manifest import DatasetManifest, SplitInfo
+from schemas.task import TaskSpec
+
+CARD = "README.md"
+
+
+class PublishRequest(Strict):
+    """Everything `curate publish` needs."""
+
+    run_dir: Path
+    name: str
+    version: str
+    registry: Path
+    reviews: bool = False
+    test: Path | None = None
+    cards_dir: Path = Path("data_cards")
+    license: str = "other"
+
+
+def to_dataset_dict(frames: dict[str, pl.DataFrame], task: TaskSpec):
+    """A `datasets.DatasetDict` with the same explicit features in every split."""
+    from datasets import Dataset, DatasetDict, Features, Value
+
+    types = {pl.String: Value("string"), pl.Int64: Value("int64")}
+    features = Features({column: types[dtype] for column, dtype in release_schema(task).items()})
+    return DatasetDict({split: Dataset.from_polars(frame, features=features) for split, frame in frames.items()})
+
+
+def card_path(request: PublishRequest) -> Path:
+    """Where the version's card is copied for the repository: `data_cards/NAME-X.Y.Z.md`."""
+    return request.cards_dir / f"{request.name}-{request.version}.md"
+
+
+def refuse_existing(request: PublishRequest) -> Path:
+    """The new version's folder; ValueError if the version (or its card) exists: versions are immutable."""
+    version_key(request.version)
+    target = request.registry / check_name(request.name) / request.version
+    if target.exists() or card_path(request).exists():
+        major, minor, patch = version_key(request.version)
+        raise ValueError(
+            f"{request.name} {request.version} is already published ({target if target.exists() else card_path(request)}):"
+            f" versions are immutable; publish as a new version, e.g. --version {major}.{minor}.{patch + 1}"
+        )
+    return target
+
+
+def write_version(staging: Path, data, manifest: DatasetManifest, card: str) -> None:
+    """Arrow, Parquet, manifest and card into a staging folder, then check it loads back with the same hashes."""
+    data.save_to_disk(str(staging / ARROW_DIR))
+    (staging / PARQUET_DIR).mkdir()
+    for split, dataset in data.items():
+        dataset.to_parquet(str(staging / PARQUET_DIR / f"{split}.parquet"))
+    (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+    (staging / CARD).write_text(card)
+    load_version(staging)
+
+
+def publish(request: PublishRequest) -> Path:
+    """Build, hash and write the version folder atomically (a staging folder renamed into place); return it."""
+    target = refuse_existing(request)
+    info = read_run_info(request.run_dir)
+    task = TaskSpec.model_validate(info.task_spec)
+    rows, review = run_rows(request.run_dir, info, task, request.reviews)
+    test = test_rows(request.test, info, task) if request.test else None
+    frames = split_frames(rows, list(info.inputs), test, task)
+    data = to_dataset_dict(frames, task)
+    manifest = DatasetManifest(
+        name=request.name,
+        version=request.version,
+        parent_version=parent_version(request.registry, request.name, request.version),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        splits={
+            split: SplitInfo(count=len(ds), positives=sum(label == task.positive_label for label in ds["label"]),
+                             sha256=rows_sha256(ds.to_list()))
+            for split, ds in data.items()
+        },
+        task=task.name,
+        task_spec_hash=task.spec_hash(),
+        task_spec=task.model_dump(mode="json"),
+        teacher_model=info.model_id,
+        engine=info.config.engine,
+        sampling=info.config.sampling.model_dump(mode="json"),
+        k=info.config.k,
+        strategy=info.config.strategy,
+        review_rounds=int(review is not None and review.reviewed > 0),
+        tool_version=package_version("clsgen"),
+        source_run=str(Path(request.run_dir).resolve()),
+        test_source=str(Path(request.test).resolve()) if request.test else None,
+        review=review,
+    )
+    card = render_card(manifest, frames, compute_report(request.run_dir), task, request.license)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{request.version}.", dir=target.parent))
+    try:
+        write_version(staging, data, manifest, card)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    request.cards_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(card_path(request), card.encode())
+    return target

@@ -1,0 +1,183 @@
+"""`curate review push / pull`: discarded examples into an Argilla queue, submitted reviews back into the run."""
+
+import re
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from curate.argilla_client import ReviewServerError, connect
+from curate.outcomes import read_examples
+from curate.review_items import ReviewItem, attempts_markdown, discarded_items, minority_label
+from curate.review_settings import review_settings
+from curate.run_dir import atomic_write_bytes, atomic_write_parquet, read_run_info
+from schemas.base import Strict
+from schemas.task import TaskSpec
+
+REVIEW_STATE = "review.json"
+REVIEWS = "reviews.parquet"
+DEFAULT_WORKSPACE = "curation"
+PAGE = 1000
+AGENT_CHARS = re.compile(r"[^a-zA-Z0-9_:./\s-]")  # what Argilla accepts in a suggestion agent
+REVIEW_SCHEMA = {
+    "example_id": pl.String,
+    "decision": pl.String,
+    "explanation": pl.String,
+    "reviewer": pl.String,
+    "time": pl.Datetime("us", "UTC"),
+}
+
+
+class ReviewState(Strict):
+    """`review.json`: where a run's review queue lives and which examples were sent (never the API key)."""
+
+    api_url: str
+    workspace: str
+    dataset: str
+    pushed: list[str]
+
+
+class PushResult(Strict):
+    """What `review push` did."""
+
+    dataset: str
+    workspace: str
+    label: int | None
+    discarded: int
+    added: int
+
+
+def default_dataset(run_dir: Path) -> str:
+    """Queue name for a run: its folder name plus `-review`."""
+    return f"{Path(run_dir).resolve().name}-review"
+
+
+def read_state(run_dir: Path) -> ReviewState | None:
+    """The run's `review.json`, if a push wrote one."""
+    path = Path(run_dir) / REVIEW_STATE
+    return ReviewState.model_validate_json(path.read_text()) if path.is_file() else None
+
+
+def to_record(item: ReviewItem, task: TaskSpec, teacher: str):
+    """An Argilla record for one item: its id is the example id, the near miss pre-fills the explanation."""
+    import argilla as rg
+
+    suggestions = []
+    if item.near_miss is not None:
+        agent = AGENT_CHARS.sub("-", f"{teacher} trial {item.near_miss.trial} {item.near_miss.status}")
+        suggestions.append(rg.Suggestion("explanation", item.near_miss.text.strip(), agent=agent))
+    return rg.Record(
+        id=item.id,
+        fields={
+            "document": item.document,
+            "gold_label": f"{task.verbalizers[item.label]} ({item.label})",
+            "attempts": attempts_markdown(item, task),
+        },
+        metadata={
+            "example_id": item.id,
+            "split": item.split,
+            "label": str(item.label),
+            "n_attempts": len(item.attempts),
+            "reasons": sorted({a.status for a in item.attempts}),
+        },
+        suggestions=suggestions,
+    )
+
+
+def find_dataset(client, workspace: str, name: str):
+    """The named dataset in a workspace, or None."""
+    if client.workspaces(workspace) is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return client.datasets(name=name, workspace=workspace)
+
+
+def open_queue(client, workspace: str, name: str, task: TaskSpec):
+    """Reuse the review dataset if it exists (checking its questions), else create it (and the workspace)."""
+    import argilla as rg
+
+    dataset = find_dataset(client, workspace, name)
+    if dataset is None:
+        if client.workspaces(workspace) is None:
+            rg.Workspace(name=workspace, client=client).create()
+        return rg.Dataset(name=name, workspace=workspace, settings=review_settings(task), client=client).create()
+    questions = {question.name for question in dataset.settings.questions}
+    if not {"decision", "explanation"} <= questions:
+        raise ReviewServerError(
+            f"Argilla dataset {name!r} in workspace {workspace!r} is not a curate review queue (questions"
+            f" {sorted(questions)}): pick another name with --dataset"
+        )
+    return dataset
+
+
+def push(run_dir: Path, label: int | None, all_discarded: bool, workspace: str, dataset: str | None) -> PushResult:
+    """Send the run's discarded examples (of `label`, the minority class by default) not yet in the queue."""
+    info = read_run_info(run_dir)
+    task = TaskSpec.model_validate(info.task_spec)
+    if all_discarded:
+        label = None
+    elif label is None:
+        label = minority_label(read_examples(run_dir))
+    items = discarded_items(run_dir, label)
+    name = dataset or default_dataset(run_dir)
+    client = connect()
+    queue = open_queue(client, workspace, name, task)
+    present = {record.id for record in queue.records(with_suggestions=False, with_responses=False)}
+    new = [item for item in items if item.id not in present]
+    if new:
+        queue.records.log([to_record(item, task, info.model_id) for item in new])
+    previous = read_state(run_dir)
+    pushed = sorted({*(previous.pushed if previous and previous.dataset == name else []), *(i.id for i in items)})
+    state = ReviewState(api_url=client.api_url, workspace=workspace, dataset=name, pushed=pushed)
+    atomic_write_bytes(Path(run_dir) / REVIEW_STATE, state.model_dump_json(indent=2).encode())
+    return PushResult(dataset=name, workspace=workspace, label=label, discarded=len(items), added=len(new))
+
+
+def submitted_rows(client, dataset) -> list[dict]:
+    """One row per submitted response: example id, decision, explanation, reviewer's username, time (UTC)."""
+    usernames: dict[str, str] = {}
+    rows, offset = [], 0
+    while True:
+        response = client.http_client.get(
+            f"/api/v1/datasets/{dataset.id}/records",
+            params={"include": ["responses"], "offset": offset, "limit": PAGE},
+        )
+        response.raise_for_status()
+        records = response.json()["items"]
+        for record in records:
+            for answer in record.get("responses") or []:
+                if answer["status"] != "submitted":
+                    continue
+                user = answer["user_id"]
+                if user not in usernames:
+                    usernames[user] = client.users(id=user).username
+                values = answer["values"] or {}
+                rows.append({
+                    "example_id": record["external_id"],
+                    "decision": (values.get("decision") or {}).get("value"),
+                    "explanation": (values.get("explanation") or {}).get("value"),
+                    "reviewer": usernames[user],
+                    "time": datetime.fromisoformat(answer["updated_at"]).replace(tzinfo=timezone.utc),
+                })
+        if len(records) < PAGE:
+            return rows
+        offset += PAGE
+
+
+def pull(run_dir: Path, workspace: str | None, dataset: str | None) -> pl.DataFrame:
+    """Fetch every submitted review of the run's queue and write `reviews.parquet` (replacing the last pull)."""
+    read_run_info(run_dir)
+    state = read_state(run_dir)
+    name = dataset or (state.dataset if state else default_dataset(run_dir))
+    workspace = workspace or (state.workspace if state else DEFAULT_WORKSPACE)
+    client = connect()
+    queue = find_dataset(client, workspace, name)
+    if queue is None:
+        raise ReviewServerError(
+            f"no Argilla dataset {name!r} in workspace {workspace!r}: run `curate review push {run_dir}` first"
+        )
+    frame = pl.DataFrame(submitted_rows(client, queue), schema=REVIEW_SCHEMA).sort("example_id", "reviewer")
+    atomic_write_parquet(frame, Path(run_dir) / REVIEWS)
+    return frame
