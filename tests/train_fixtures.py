@@ -69,10 +69,13 @@ def with_targets(rows: list[dict], task: TaskSpec, split: str) -> list[dict]:
     return out
 
 
-def write_version(registry: Path, name: str, version: str, splits: dict[str, list[dict]], task: TaskSpec) -> Path:
-    """Write REGISTRY/NAME/VERSION with arrow/, parquet/ and a manifest whose hashes match the rows."""
+def write_version(
+    registry: Path, name: str, version: str, splits: dict[str, list[dict]], task: TaskSpec, drop: tuple[str, ...] = ()
+) -> Path:
+    """Write REGISTRY/NAME/VERSION with arrow/, parquet/ and a manifest whose hashes match the rows (minus `drop`)."""
     folder = registry / name / version
-    data = DatasetDict({split: Dataset.from_list(with_targets(rows, task, split)) for split, rows in splits.items()})
+    data = DatasetDict({split: Dataset.from_list(with_targets(rows, task, split)).remove_columns(list(drop))
+                        for split, rows in splits.items()})
     data.save_to_disk(str(folder / ARROW_DIR))
     (folder / PARQUET_DIR).mkdir()
     for split, ds in data.items():

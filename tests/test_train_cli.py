@@ -1,0 +1,95 @@
+"""`train run` through typer's CliRunner: a run with overrides, and exit code 2 on bad input with nothing written."""
+
+import json
+
+import pytest
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from tests.train_fixtures import TOY_TASK, synthetic_rows, toy_version, write_version
+from train.cli import app
+
+FAST = ["head_hidden=16", "batch_size=4", "pack_tokens=256"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_run_writes_vllm_loadable_adapter_head_and_metrics(tiny_model_dir, tmp_path):
+    version = toy_version(tmp_path / "registry")
+    config = tmp_path / "train.yaml"
+    config.write_text("epochs: 3\nlearning_rate: 1.0e-3\nobjective: cls-only\n")
+    out = tmp_path / "run"
+    result = invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "--config", config,
+                    "epochs=1", *FAST)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "train.json").read_text())
+    assert record["config"]["epochs"] == 1 and record["config"]["objective"] == "cls-only"
+    assert record["config"]["learning_rate"] == 1e-3 and record["dataset_version"] == "toy@1.0.0"
+    epoch = out / "epoch-1"
+    adapter = json.loads((epoch / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(tiny_model_dir) and adapter["r"] == 8
+    assert adapter["target_modules"] and set(adapter["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj"}
+    keys = load_file(epoch / "adapter_model.safetensors").keys()
+    assert keys and all(".lora_A.weight" in k or ".lora_B.weight" in k for k in keys)
+    assert set(load_file(epoch / "cls_head.safetensors")) == {"net.1.weight", "net.1.bias", "net.4.weight", "net.4.bias"}
+    head = json.loads((epoch / "dual_head.json").read_text())
+    assert head["epoch"] == 1 and head["objective"] == "cls-only" and head["task_spec"]["name"] == TOY_TASK.name
+    assert [json.loads(line)["split"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [
+        "train", "validation"]
+    assert not list(out.glob(".epoch-*"))
+
+
+def bad_versions(tmp_path):
+    missing = write_version(tmp_path / "registry", "noexp", "1.0.0", {"train": synthetic_rows(4, 1)}, TOY_TASK,
+                            drop=("explanation",))
+    modified = toy_version(tmp_path / "registry", version="2.0.0")
+    manifest = json.loads((modified / "manifest.json").read_text())
+    manifest["splits"]["train"]["sha256"] = "0" * 64
+    (modified / "manifest.json").write_text(json.dumps(manifest))
+    return missing, modified
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing_explanation", "lacks the column(s) ['explanation']"),
+        ("hash_mismatch", "does not match the manifest"),
+        ("unknown_model", "cannot load a tokenizer from --model"),
+        ("bad_override", "is not key=value"),
+        ("unknown_key", "no_such_field"),
+        ("not_a_version", "is not a published dataset version"),
+    ],
+)
+def test_bad_input_exits_2_and_writes_nothing(tiny_model_dir, tmp_path, case, message):
+    missing, modified = bad_versions(tmp_path)
+    good = toy_version(tmp_path / "registry", version="3.0.0")
+    dataset, model, extra = good, tiny_model_dir, []
+    if case == "missing_explanation":
+        dataset = missing
+    elif case == "hash_mismatch":
+        dataset = modified
+    elif case == "unknown_model":
+        model = tmp_path / "no-such-model"
+    elif case == "bad_override":
+        extra = ["epochs"]
+    elif case == "unknown_key":
+        extra = ["no_such_field=1"]
+    elif case == "not_a_version":
+        dataset = tmp_path
+    out = tmp_path / "run"
+    result = invoke("run", "--dataset", dataset, "--model", model, "--out", out, *extra)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not out.exists()
+
+
+def test_existing_run_with_another_config_is_refused(tiny_model_dir, tmp_path):
+    version = toy_version(tmp_path / "registry")
+    out = tmp_path / "run"
+    assert invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "epochs=1", *FAST).exit_code == 0
+    before = sorted(p.name for p in out.iterdir())
+    result = invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "epochs=2", *FAST)
+    assert result.exit_code == 2 and "another config" in result.output
+    assert sorted(p.name for p in out.iterdir()) == before
