@@ -95,8 +95,9 @@ def select_cmd(
 
     selection = guarded(lambda: select_epoch(run_dir, predict_dev))
     for score in selection.epochs:
-        quality = "n/a" if score.quality is None else f"{score.quality:+.3f}"
-        typer.echo(f"epoch {score.epoch}: quality {quality}  {score.metrics}")
+        typer.echo(f"epoch {score.epoch}: quality {score.quality:+.3f}  {score.metrics}")
+    for key, reason in selection.left_out.items():
+        typer.echo(f"{key}: {reason}")
     typer.echo(f"best epoch {selection.best_epoch}; thresholds {selection.thresholds.model_dump()}")
 
 

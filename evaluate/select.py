@@ -1,8 +1,8 @@
 """`evaluate select`: pick the epoch with the best Quality Score on dev and tune its thresholds there.
 
 Quality Score of an epoch = z(AUROC_cls) + z(AUROC_align) + z(kappa at 0.5), each z over the run's epochs
-(population std; a metric equal across epochs contributes 0). An epoch with an undefined metric (e.g. its text
-gave no labels) cannot be selected.
+(population std; a metric equal across epochs contributes 0). A metric undefined at some epoch (e.g. its text
+gave no labels, so AUROC-alignment has no value) is left out of every epoch's score, and `selection.json` says so.
 """
 
 import json
@@ -28,12 +28,12 @@ EPOCH_DIR = re.compile(r"^epoch-(\d+)$")
 
 
 class EpochScore(Strict):
-    """One epoch's dev metrics and Quality Score (null when it cannot be selected)."""
+    """One epoch's dev metrics and Quality Score."""
 
     epoch: int
     checkpoint: str
     metrics: dict[str, float | None]
-    quality: float | None
+    quality: float
     source: str = Field(description="where the dev metrics came from")
 
 
@@ -45,6 +45,7 @@ class Selection(Strict):
     best_epoch: int
     best_checkpoint: str
     epochs: list[EpochScore]
+    left_out: dict[str, str] = Field(description="Quality-Score metrics left out, with the reason")
     thresholds: Thresholds
     threshold_reasons: dict[str, str]
 
@@ -103,20 +104,22 @@ def epoch_dev_metrics(run: Path) -> dict[int, tuple[dict[str, float | None], str
     return found
 
 
-def quality_scores(rows: list[dict[str, float | None]]) -> list[float | None]:
-    """z(AUROC) + z(AUROC_align) + z(kappa) over the rows where all three are defined; None elsewhere."""
-    eligible = [i for i, row in enumerate(rows) if all(row[k] is not None for k in QUALITY_KEYS)]
-    scores: list[float | None] = [None] * len(rows)
-    if not eligible:
-        return scores
-    total = np.zeros(len(eligible))
+def quality_scores(rows: list[dict[str, float | None]]) -> tuple[list[float], dict[str, str]]:
+    """z(AUROC) + z(AUROC_align) + z(kappa) per row, over the metrics defined in every row; the left-out metrics
+    with the reason. ValueError when none is defined everywhere."""
+    total = np.zeros(len(rows))
+    left_out = {}
     for key in QUALITY_KEYS:
-        values = np.array([rows[i][key] for i in eligible], dtype=float)
+        missing = [i for i, row in enumerate(rows) if row[key] is None]
+        if missing:
+            left_out[key] = f"undefined at {len(missing)} of {len(rows)} epochs, so left out of the Quality Score"
+            continue
+        values = np.array([row[key] for row in rows], dtype=float)
         std = values.std()
         total += (values - values.mean()) / std if std > 0 else 0.0
-    for i, score in zip(eligible, total, strict=True):
-        scores[i] = float(score)
-    return scores
+    if len(left_out) == len(QUALITY_KEYS):
+        raise ValueError(f"none of {', '.join(QUALITY_KEYS)} is defined at every epoch on dev: no epoch can be scored")
+    return [float(score) for score in total], left_out
 
 
 def select_epoch(run: Path, predict_dev: Callable[[Path], None] | None) -> Selection:
@@ -136,13 +139,11 @@ def select_epoch(run: Path, predict_dev: Callable[[Path], None] | None) -> Selec
             predict_dev(checkpoint)
             known = epoch_dev_metrics(run)[epoch]
         scores.append(EpochScore(epoch=epoch, checkpoint=str(checkpoint), metrics=quality_metrics(known[0]),
-                                 quality=None, source=known[1]))
-    for score, quality in zip(scores, quality_scores([s.metrics for s in scores]), strict=True):
+                                 quality=0.0, source=known[1]))
+    qualities, left_out = quality_scores([s.metrics for s in scores])
+    for score, quality in zip(scores, qualities, strict=True):
         score.quality = quality
-    eligible = [s for s in scores if s.quality is not None]
-    if not eligible:
-        raise ValueError(f"no epoch of {run} has AUROC, AUROC-alignment and kappa defined on dev: none can be selected")
-    best = max(eligible, key=lambda s: s.quality)
+    best = max(scores, key=lambda s: s.quality)
     dev = dev_eval_dir(Path(best.checkpoint))
     if not (dev / PREDICTIONS).is_file():
         if predict_dev is None:
@@ -151,7 +152,7 @@ def select_epoch(run: Path, predict_dev: Callable[[Path], None] | None) -> Selec
         predict_dev(Path(best.checkpoint))
     thresholds, reasons = tune_thresholds(*arrays(read_predictions(dev / PREDICTIONS)))
     selection = Selection(run=str(run), best_epoch=best.epoch, best_checkpoint=best.checkpoint, epochs=scores,
-                          thresholds=thresholds, threshold_reasons=reasons)
+                          left_out=left_out, thresholds=thresholds, threshold_reasons=reasons)
     atomic_write_bytes(run / SELECTION, selection.model_dump_json(indent=2).encode())
     return selection
 

@@ -66,3 +66,13 @@ def clinifact_version(clinifact_dir: Path, registry: Path, per_split: int = 6, t
     """A small CliniFact version (per_split rows per split, both classes)."""
     task = task or load_task("clinifact")
     return write_version(registry, version_rows(clinifact_dir, task, per_split), task)
+
+
+def train_one_epoch(version: Path, model_dir: Path, out: Path, max_input_tokens: int = 768, head_hidden: int = 16) -> Path:
+    """A one-epoch dual-head run through train's own API; returns the run folder (with epoch-1)."""
+    from train.config import TrainConfig
+    from train.loop import train_run
+
+    cfg = TrainConfig(epochs=1, batch_size=4, head_hidden=head_hidden, max_input_tokens=max_input_tokens,
+                      learning_rate=1e-3, warmup_ratio=0.0)
+    return train_run(cfg, version, str(model_dir), out)

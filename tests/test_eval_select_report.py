@@ -33,13 +33,20 @@ def test_quality_score_is_the_sum_of_z_scores() -> None:
         {"auroc": 0.70, "auroc_align": 0.60, "kappa_at_05": 0.20},
         {"auroc": 0.80, "auroc_align": 0.90, "kappa_at_05": 0.50},
         {"auroc": 0.90, "auroc_align": 0.60, "kappa_at_05": 0.20},
-        {"auroc": 0.95, "auroc_align": None, "kappa_at_05": 0.90},
     ]
-    scores = quality_scores(rows)
+    scores, left_out = quality_scores(rows)
     z = lambda xs: (np.array(xs) - np.mean(xs)) / np.std(xs)  # noqa: E731
     expected = z([0.7, 0.8, 0.9]) + z([0.6, 0.9, 0.6]) + z([0.2, 0.5, 0.2])
-    assert scores[:3] == pytest.approx(list(expected)) and scores[3] is None
-    assert int(np.argmax(scores[:3])) == 1  # best balance, not best AUROC
+    assert scores == pytest.approx(list(expected)) and not left_out
+    assert int(np.argmax(scores)) == 1  # best balance, not best AUROC
+
+
+def test_a_metric_undefined_at_some_epoch_is_left_out_for_all() -> None:
+    rows = [{"auroc": 0.7, "auroc_align": None, "kappa_at_05": 0.2}, {"auroc": 0.8, "auroc_align": 0.9, "kappa_at_05": 0.1}]
+    scores, left_out = quality_scores(rows)
+    assert scores == pytest.approx([0.0, 0.0]) and list(left_out) == ["auroc_align"]
+    with pytest.raises(ValueError, match="no epoch can be scored"):
+        quality_scores([{"auroc": None, "auroc_align": None, "kappa_at_05": None}])
 
 
 def make_run(tmp_path, trainer_rows: list[dict]) -> object:
