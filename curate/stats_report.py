@@ -136,8 +136,8 @@ def plot_png(report: DropReport) -> bytes:
         values = [report.failures[name][reason] for name in CLASSES]
         right.bar(list(CLASSES), values, bottom=bottom, label=reason)
         bottom = [b + v for b, v in zip(bottom, values)]
-    right.set(title="Failed trials by reason", ylabel="trials")
-    right.legend()
+    right.set(title="Failed trials by reason", ylabel="trials", ylim=(0, max(max(bottom), 1) * 1.3))
+    right.legend(ncols=3, loc="upper center", fontsize="small")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
