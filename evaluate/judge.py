@@ -91,7 +91,7 @@ class Judgment(Strict):
     """The judge's three answers about one rationale (null + reason where an answer could not be read)."""
 
     id: str
-    verbalized_label: int
+    verbalized_label: int | None
     rli: Literal["consistent", "inconsistent"] | None
     judge_label: int | None
     readability: int | None
@@ -104,7 +104,8 @@ class JudgeSummary(Strict):
     judge_engine: str
     judge_model: str
     n_predictions: int
-    n_judged: int = Field(description="rows with a verbalized label and a rationale")
+    n_judged: int = Field(description="rows with a non-empty rationale")
+    n_labelled: int = Field(description="judged rows whose text states a label (RLI and kappa_RL use these)")
     rli: float | None = Field(description="share of judged rationales the judge calls inconsistent with their label")
     kappa_rl: float | None = Field(description="Cohen's kappa between the judge's label and the verbalized label")
     readability_mean: float | None
@@ -114,15 +115,18 @@ class JudgeSummary(Strict):
 
 
 def rationale(row: PredictionRow, task: TaskSpec) -> str | None:
-    """The explanation part of a generated text (the text before its Classification line)."""
+    """The explanation part of a generated text (before its Classification line; all of it when it has none)."""
     parsed = parse_teacher_output(row.text, task, "stop", min_explanation_chars=0)
-    return parsed.explanation or None
+    text = parsed.explanation if parsed.explanation is not None else row.text
+    return re.sub(r"^\s*(reasoning|explanation)\s*:\s*", "", text.strip(), flags=re.IGNORECASE) or None
 
 
-def judge_requests(row_id: str, text: str, label: int, task: TaskSpec, max_tokens: int) -> list[GenerationRequest]:
-    """The three greedy judge prompts for one rationale."""
+def judge_requests(row_id: str, text: str, label: int | None, task: TaskSpec, max_tokens: int
+                   ) -> list[GenerationRequest]:
+    """The greedy judge prompts for one rationale (RLI only when the text states a label)."""
     labels = " or ".join(task.verbalizers[value] for value in (1, 0))
-    values = {"question": task.question, "rationale": text, "label": task.verbalizers[label], "labels": labels}
+    stated = None if label is None else task.verbalizers[label]
+    values = {"question": task.question, "rationale": text, "label": stated, "labels": labels}
     return [
         GenerationRequest(
             key=f"{row_id}/{kind}",
@@ -132,23 +136,28 @@ def judge_requests(row_id: str, text: str, label: int, task: TaskSpec, max_token
             temperature=0.0,
         )
         for kind, prompt in PROMPTS.items()
+        if kind != "rli" or label is not None
     ]
 
 
 def judge_predictions(
     rows: list[PredictionRow], task: TaskSpec, engine: Engine, out: Path, max_tokens: int, source: str
 ) -> JudgeSummary:
-    """Ask the judge about every rationale with a verbalized label; write judgments and judge.json to `out`."""
+    """Ask the judge about every rationale (RLI for those with a verbalized label); write judgments and
+    judge.json to `out`."""
     check_call_settings(out, {"engine": engine.uri, "predictions": source, "max_tokens": max_tokens,
                               "prompts": PROMPTS, "task_spec": task.spec_hash()})
-    judged = [(row, text) for row in rows if row.verbalized_label is not None and (text := rationale(row, task))]
+    judged = [(row, text) for row in rows if (text := rationale(row, task))]
     requests = [r for row, text in judged for r in judge_requests(row.id, text, row.verbalized_label, task, max_tokens)]
     results = run_journaled(engine, requests, out)
     judgments = []
     for row, _ in judged:
         answers, failures = {}, []
         for kind in PROMPTS:
-            result = results[f"{row.id}/{kind}"]
+            result = results.get(f"{row.id}/{kind}")
+            if result is None:  # no RLI for a text without a label
+                answers[kind] = None
+                continue
             value, reason = (None, f"engine error: {result.error}") if result.finish_reason == "error" else (
                 parse_answer(result.text, kind, task)
             )
@@ -173,7 +182,8 @@ def summarize_judgments(judgments: list[Judgment], n_predictions: int, engine: E
     """RLI rate, kappa_RL and readability over the answers the judge gave in a readable form."""
     reasons: dict[str, str] = {}
     verdicts = [j.rli for j in judgments if j.rli is not None]
-    pairs = np.array([(j.judge_label, j.verbalized_label) for j in judgments if j.judge_label is not None])
+    pairs = np.array([(j.judge_label, j.verbalized_label) for j in judgments
+                      if j.judge_label is not None and j.verbalized_label is not None])
     scores = np.array([j.readability for j in judgments if j.readability is not None], dtype=float)
     rli = float(np.mean([v == "inconsistent" for v in verdicts])) if verdicts else None
     kappa_rl = None
@@ -190,12 +200,14 @@ def summarize_judgments(judgments: list[Judgment], n_predictions: int, engine: E
         judge_model=engine.model_id,
         n_predictions=n_predictions,
         n_judged=len(judgments),
+        n_labelled=sum(j.verbalized_label is not None for j in judgments),
         rli=rli,
         kappa_rl=kappa_rl,
         readability_mean=float(scores.mean()) if len(scores) else None,
         readability_std=float(scores.std()) if len(scores) else None,
         unreadable_answers={
-            "rli": len(judgments) - len(verdicts), "label": len(judgments) - len(pairs),
+            "rli": sum(j.verbalized_label is not None for j in judgments) - len(verdicts),
+            "label": sum(j.judge_label is None for j in judgments),
             "readability": len(judgments) - len(scores),
         },
         null_reasons=reasons,

@@ -168,6 +168,8 @@ def metric_functions(thresholds: Thresholds | None, has_text: bool = True) -> di
     def on_parsed(fn: Callable[[np.ndarray, np.ndarray], float]) -> Callable[..., float]:
         def run(gold: np.ndarray, p: np.ndarray, verbal: np.ndarray) -> float:
             keep = ~np.isnan(verbal)
+            if not keep.any():
+                raise UndefinedMetric("no text gave a verbalized label")
             return fn(verbal[keep].astype(int), p[keep])
 
         return run
@@ -210,7 +212,10 @@ def compute_metrics(
     for name in TUNED:
         if name not in values:
             values[name] = None
-            reasons[name] = "no dev-tuned threshold for it: run `evaluate select RUN` or pass --thresholds"
+            reasons[name] = (
+                "no dev-tuned threshold for it: run `evaluate select RUN` or pass --thresholds" if thresholds is None
+                else "its threshold could not be tuned on dev (see the thresholds' source)"
+            )
     return values, reasons
 
 

@@ -68,14 +68,17 @@ def predictions(n: int = 4) -> list[PredictionRow]:
 
 
 def test_a_killed_judge_resumes_without_asking_twice(tmp_path) -> None:
-    rows = predictions()
+    cut_off = PredictionRow(id="cut", gold=1, p_head=0.9, text="Reasoning: the abstract reports a", verbalized_label=None,
+                            parse_status="truncated")
+    rows = [*predictions(), cut_off]
     with pytest.raises(KeyboardInterrupt):
         judge_predictions(rows, TASK, ScriptedJudge(crash_after=5), tmp_path, 32, "p")
     assert not (tmp_path / JUDGE_JSON).exists()
     second = ScriptedJudge()
     summary = judge_predictions(rows, TASK, second, tmp_path, 32, "p")
-    assert len(second.asked) == 3 * len(rows) - 5
-    assert summary.rli == 1.0 and summary.readability_mean == 3.0 and summary.n_judged == 4
+    assert len(second.asked) == 3 * 4 + 2 - 5  # no RLI prompt for the text without a label
+    assert summary.rli == 1.0 and summary.readability_mean == 3.0
+    assert (summary.n_judged, summary.n_labelled) == (5, 4)
     assert summary.kappa_rl == pytest.approx(0.0)  # judge says FALSE always; text labels alternate
     with pytest.raises(ValueError, match="other settings"):
         judge_predictions(rows, TASK, second, tmp_path, 64, "p")

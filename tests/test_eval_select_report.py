@@ -104,7 +104,7 @@ def test_report_tables_over_methods_and_seeds_with_plots(tmp_path) -> None:
     judge_dir = tmp_path / "clsgen-0" / "judge"
     judge_dir.mkdir()
     (judge_dir / "judge.json").write_text(json.dumps({
-        "judge_engine": "hf:x", "judge_model": "m", "n_predictions": 60, "n_judged": 50, "rli": 0.1, "kappa_rl": 0.6,
+        "judge_engine": "hf:x", "judge_model": "m", "n_predictions": 60, "n_judged": 50, "n_labelled": 45, "rli": 0.1, "kappa_rl": 0.6,
         "readability_mean": 3.5, "readability_std": 0.5, "unreadable_answers": {}, "null_reasons": {}}))
     run = make_run(tmp_path, [{"epoch": e, "split": "validation", "auroc": 0.6 + e / 10, "parsability": e / 3,
                                "kappa": e / 4} for e in (1, 2, 3)])
