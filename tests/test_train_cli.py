@@ -21,8 +21,9 @@ def test_run_writes_vllm_loadable_adapter_head_and_metrics(tiny_model_dir, tmp_p
     config = tmp_path / "train.yaml"
     config.write_text("epochs: 3\nlearning_rate: 1.0e-3\nobjective: cls-only\n")
     out = tmp_path / "run"
-    result = invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "--config", config,
-                    "epochs=1", *FAST)
+    result = invoke(
+        "run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "--config", config, "epochs=1", *FAST
+    )
     assert result.exit_code == 0, result.output
     record = json.loads((out / "train.json").read_text())
     assert record["config"]["epochs"] == 1 and record["config"]["objective"] == "cls-only"
@@ -33,17 +34,25 @@ def test_run_writes_vllm_loadable_adapter_head_and_metrics(tiny_model_dir, tmp_p
     assert adapter["target_modules"] and set(adapter["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj"}
     keys = load_file(epoch / "adapter_model.safetensors").keys()
     assert keys and all(".lora_A.weight" in k or ".lora_B.weight" in k for k in keys)
-    assert set(load_file(epoch / "cls_head.safetensors")) == {"net.1.weight", "net.1.bias", "net.4.weight", "net.4.bias"}
+    assert set(load_file(epoch / "cls_head.safetensors")) == {
+        "net.1.weight",
+        "net.1.bias",
+        "net.4.weight",
+        "net.4.bias",
+    }
     head = json.loads((epoch / "dual_head.json").read_text())
     assert head["epoch"] == 1 and head["objective"] == "cls-only" and head["task_spec"]["name"] == TOY_TASK.name
     assert [json.loads(line)["split"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [
-        "train", "validation"]
+        "train",
+        "validation",
+    ]
     assert not list(out.glob(".epoch-*"))
 
 
 def bad_versions(tmp_path):
-    missing = write_version(tmp_path / "registry", "noexp", "1.0.0", {"train": synthetic_rows(4, 1)}, TOY_TASK,
-                            drop=("explanation",))
+    missing = write_version(
+        tmp_path / "registry", "noexp", "1.0.0", {"train": synthetic_rows(4, 1)}, TOY_TASK, drop=("explanation",)
+    )
     modified = toy_version(tmp_path / "registry", version="2.0.0")
     manifest = json.loads((modified / "manifest.json").read_text())
     manifest["splits"]["train"]["sha256"] = "0" * 64
@@ -88,7 +97,9 @@ def test_bad_input_exits_2_and_writes_nothing(tiny_model_dir, tmp_path, case, me
 def test_existing_run_with_another_config_is_refused(tiny_model_dir, tmp_path):
     version = toy_version(tmp_path / "registry")
     out = tmp_path / "run"
-    assert invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "epochs=1", *FAST).exit_code == 0
+    assert (
+        invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "epochs=1", *FAST).exit_code == 0
+    )
     before = sorted(p.name for p in out.iterdir())
     result = invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "epochs=2", *FAST)
     assert result.exit_code == 2 and "another config" in result.output

@@ -8,7 +8,10 @@ from tests.train_fixtures import TOY_TASK
 from train.collate import IGNORE, pack, plan_micro_batches
 from train.data import Encoded, encode_prompt, encode_split, eog_token_id
 
-FIELDS = {"claim": "the drug improves survival", "article_abstract": "the trial showed a significant improvement. " * 30}
+FIELDS = {
+    "claim": "the drug improves survival",
+    "article_abstract": "the trial showed a significant improvement. " * 30,
+}
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +21,10 @@ def tok(tiny_model_dir):
 
 def test_prompt_is_chat_template_then_generation_prefix(tok):
     prompt = encode_prompt(tok, TOY_TASK, {**FIELDS, "article_abstract": "short."}, 10_000)
-    header = tok.apply_chat_template(TOY_TASK.student_messages(TOY_TASK.render_document(
-        {**FIELDS, "article_abstract": "short."})), add_generation_prompt=True)["input_ids"]
+    header = tok.apply_chat_template(
+        TOY_TASK.student_messages(TOY_TASK.render_document({**FIELDS, "article_abstract": "short."})),
+        add_generation_prompt=True,
+    )["input_ids"]
     prefix = tok(TOY_TASK.generation_prefix, add_special_tokens=False)["input_ids"]
     assert prompt.ids == list(header) + prefix
     assert not prompt.truncated
@@ -52,8 +57,14 @@ def test_encode_split_appends_target_and_eog_and_checks_columns(tok):
     assert ex.input_ids[ex.prompt_len :] == target
     assert ex.input_ids[: ex.prompt_len] == encode_prompt(tok, TOY_TASK, rows[0], 100).ids
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['explanation'\]"):
-        encode_split(tok, TOY_TASK, Dataset.from_list([{k: v for k, v in rows[0].items() if k != "explanation"}]),
-                     100, 1, "train")
+        encode_split(
+            tok,
+            TOY_TASK,
+            Dataset.from_list([{k: v for k, v in rows[0].items() if k != "explanation"}]),
+            100,
+            1,
+            "train",
+        )
     with pytest.raises(ValueError, match="label 3 is not 0 or 1"):
         encode_split(tok, TOY_TASK, Dataset.from_list([{**rows[0], "label": 3}]), 100, 1, "train")
 

@@ -15,8 +15,15 @@ from train.config import TrainConfig
 from train.loop import train_run
 
 # no dropout, so both runs draw no random numbers during training; batch 4 = 2 examples per process
-SETTINGS = {"epochs": 2, "batch_size": 4, "pack_tokens": 96, "head_hidden": 32, "learning_rate": 5e-3,
-            "lora_dropout": 0.0, "head_dropout": 0.0}
+SETTINGS = {
+    "epochs": 2,
+    "batch_size": 4,
+    "pack_tokens": 96,
+    "head_hidden": 32,
+    "learning_rate": 5e-3,
+    "lora_dropout": 0.0,
+    "head_dropout": 0.0,
+}
 
 
 def free_port() -> int:
@@ -30,9 +37,24 @@ def test_two_process_ddp_matches_single_process(tiny_model_dir, tmp_path):
     single = train_run(TrainConfig(**SETTINGS), version, str(tiny_model_dir), tmp_path / "single")
 
     ddp = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-               f"--master_port={free_port()}", "-m", "train", "run", "--dataset", str(version),
-               "--model", str(tiny_model_dir), "--out", str(ddp), *(f"{k}={v}" for k, v in SETTINGS.items())]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "-m",
+        "train",
+        "run",
+        "--dataset",
+        str(version),
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(ddp),
+        *(f"{k}={v}" for k, v in SETTINGS.items()),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

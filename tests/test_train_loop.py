@@ -6,13 +6,13 @@ import shutil
 import torch
 from safetensors.torch import load_file
 
+from schemas.dataset_version import load_version
 from tests.train_fixtures import toy_version
 from train.checkpoint import load_checkpoint
 from train.collate import pack
 from train.config import TrainConfig
 from train.data import encode_split
 from train.loop import train_run
-from schemas.dataset_version import load_version
 
 FAST = {"head_hidden": 32, "batch_size": 4, "pack_tokens": 256}
 
@@ -41,8 +41,14 @@ def test_loss_falls_and_checkpoints_hold_the_trained_weights(tiny_model_dir, tmp
 
     loaded = load_checkpoint(out / "epoch-4")
     data, _ = load_version(version)
-    examples = encode_split(loaded.tokenizer, loaded.task, data["validation"], loaded.config.max_input_tokens,
-                            loaded.config.eog_token_id, "validation")
+    examples = encode_split(
+        loaded.tokenizer,
+        loaded.task,
+        data["validation"],
+        loaded.config.max_input_tokens,
+        loaded.config.eog_token_id,
+        "validation",
+    )
     with torch.no_grad():
         parts = loaded.model(pack(examples))
     assert abs(parts.cls_loss.mean().item() - dev["cls_loss"]) < 1e-5

@@ -12,12 +12,21 @@ from train.data import Encoded, encode_prompt, eog_token_id, target_ids
 from train.model import build_model, objective_loss
 
 ROWS = [
-    ({"claim": "the drug improves survival", "article_abstract": "the trial showed a significant improvement."}, 1,
-     "The trial reports a significant improvement in survival."),
-    ({"claim": "the drug improves survival", "article_abstract": "the results were not significant."}, 0,
-     "Not significant."),
-    ({"claim": "x", "article_abstract": "the patient was discharged home in stable condition. " * 3}, 0,
-     "The abstract is only background about a discharge."),
+    (
+        {"claim": "the drug improves survival", "article_abstract": "the trial showed a significant improvement."},
+        1,
+        "The trial reports a significant improvement in survival.",
+    ),
+    (
+        {"claim": "the drug improves survival", "article_abstract": "the results were not significant."},
+        0,
+        "Not significant.",
+    ),
+    (
+        {"claim": "x", "article_abstract": "the patient was discharged home in stable condition. " * 3},
+        0,
+        "The abstract is only background about a discharge.",
+    ),
 ]
 
 
@@ -52,8 +61,12 @@ def test_h_n_is_the_last_prompt_token(tiny_model_dir, tok):
         logits_a, logits_b = model(pack([a])).head_logits, model(pack([b])).head_logits
         h = model.decoder_hidden(torch.tensor([a.input_ids[: a.prompt_len]]))
         from_prompt = model.head_logits(h[:, -1])
-        changed = Encoded(a.input_ids[: a.prompt_len - 1] + [tok.eos_token_id] + a.input_ids[a.prompt_len :],
-                          a.prompt_len, label, False)
+        changed = Encoded(
+            a.input_ids[: a.prompt_len - 1] + [tok.eos_token_id] + a.input_ids[a.prompt_len :],
+            a.prompt_len,
+            label,
+            False,
+        )
         logits_changed = model(pack([changed])).head_logits
     torch.testing.assert_close(logits_a, logits_b, rtol=0, atol=1e-6)
     torch.testing.assert_close(logits_a, from_prompt, rtol=0, atol=1e-6)
@@ -112,9 +125,17 @@ def test_objectives_change_only_the_loss_terms(tiny_model_dir, tok):
 def test_save_then_load_gives_identical_logits_and_probabilities(tiny_model_dir, tok, tmp_path):
     model = make_model(tiny_model_dir)
     config = ckpt.DualHeadConfig(
-        base_model=str(tiny_model_dir), hidden_size=64, head_hidden=32, head_dropout=0.1,
-        task_spec=TOY_TASK.model_dump(mode="json"), max_input_tokens=200, eog_token_id=eog_token_id(tok),
-        objective="joint", dataset_dir="d", dataset_version="toy@1.0.0", epoch=1,
+        base_model=str(tiny_model_dir),
+        hidden_size=64,
+        head_hidden=32,
+        head_dropout=0.1,
+        task_spec=TOY_TASK.model_dump(mode="json"),
+        max_input_tokens=200,
+        eog_token_id=eog_token_id(tok),
+        objective="joint",
+        dataset_dir="d",
+        dataset_version="toy@1.0.0",
+        epoch=1,
     )
     ckpt.save_weights(tmp_path, model.lm, model.state_dict(), config)
     loaded = ckpt.load_checkpoint(tmp_path)

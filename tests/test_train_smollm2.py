@@ -4,17 +4,16 @@ import json
 
 import pytest
 import torch
+from datasets import Dataset
 from transformers import AutoTokenizer
+from typer.testing import CliRunner
 
+from schemas.task import load_task
 from tests.train_fixtures import clinifact_version
 from train.checkpoint import load_checkpoint
 from train.cli import app
-from datasets import Dataset
-
-from schemas.task import load_task
 from train.collate import pack
 from train.data import encode_split, eog_token_id
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +30,22 @@ def test_smollm2_eog_is_im_end_and_stays_a_target_although_it_is_the_pad(smollm2
 def test_one_joint_epoch_on_a_clinifact_slice(smollm2_dir, clinifact_dir, tmp_path):
     version = clinifact_version(tmp_path / "registry", clinifact_dir, n_train=4, n_dev=4)
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["run", "--dataset", str(version), "--model", str(smollm2_dir), "--out", str(out),
-                                      "epochs=1", "batch_size=2", "max_input_tokens=192", "head_hidden=64"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--dataset",
+            str(version),
+            "--model",
+            str(smollm2_dir),
+            "--out",
+            str(out),
+            "epochs=1",
+            "batch_size=2",
+            "max_input_tokens=192",
+            "head_hidden=64",
+        ],
+    )
     assert result.exit_code == 0, result.output
     steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
     assert len(steps) == 2 and all(s["lm_loss"] > 0 and s["cls_loss"] > 0 for s in steps)

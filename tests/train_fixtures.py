@@ -36,8 +36,15 @@ def synthetic_rows(n: int, seed: int, with_explanation: bool = True) -> list[dic
         words = POSITIVE if label else NEGATIVE
         abstract = " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) + "."
         explanation = f"The text says {words[0]}." if with_explanation else None
-        rows.append({"id": f"s{seed}-{i}", "label": label, "claim": rng.choice(POSITIVE), "article_abstract": abstract,
-                     "explanation": explanation})
+        rows.append(
+            {
+                "id": f"s{seed}-{i}",
+                "label": label,
+                "claim": rng.choice(POSITIVE),
+                "article_abstract": abstract,
+                "explanation": explanation,
+            }
+        )
     return rows
 
 
@@ -52,8 +59,15 @@ def clinifact_rows(clinifact_dir: Path, file: str, n: int) -> list[dict]:
     for row in positives + negatives:
         label = int(row["label"] == "1")
         first = row["article_abstract"].split(". ")[0][:120]
-        out.append({"id": row["index"], "label": label, "claim": row["claim"], "article_abstract": row["article_abstract"],
-                    "explanation": f"The abstract states: {first}."})
+        out.append(
+            {
+                "id": row["index"],
+                "label": label,
+                "claim": row["claim"],
+                "article_abstract": row["article_abstract"],
+                "explanation": f"The abstract states: {first}.",
+            }
+        )
     return out
 
 
@@ -64,8 +78,15 @@ def with_targets(rows: list[dict], task: TaskSpec, split: str) -> list[dict]:
         test = split == "test"
         explanation = None if test else row["explanation"]
         target = task.render_target(explanation, row["label"]) if explanation else None
-        out.append({**row, "explanation": explanation, "target": target,
-                    "provenance": None if test else "teacher", "trial": None if test else 1})
+        out.append(
+            {
+                **row,
+                "explanation": explanation,
+                "target": target,
+                "provenance": None if test else "teacher",
+                "trial": None if test else 1,
+            }
+        )
     return out
 
 
@@ -74,8 +95,12 @@ def write_version(
 ) -> Path:
     """Write REGISTRY/NAME/VERSION with arrow/, parquet/ and a manifest whose hashes match the rows (minus `drop`)."""
     folder = registry / name / version
-    data = DatasetDict({split: Dataset.from_list(with_targets(rows, task, split)).remove_columns(list(drop))
-                        for split, rows in splits.items()})
+    data = DatasetDict(
+        {
+            split: Dataset.from_list(with_targets(rows, task, split)).remove_columns(list(drop))
+            for split, rows in splits.items()
+        }
+    )
     data.save_to_disk(str(folder / ARROW_DIR))
     (folder / PARQUET_DIR).mkdir()
     for split, ds in data.items():
@@ -84,8 +109,10 @@ def write_version(
         name=name,
         version=version,
         created_at="2026-01-01T00:00:00Z",
-        splits={split: SplitInfo(count=len(ds), positives=sum(ds["label"]), sha256=rows_sha256(ds.to_list()))
-                for split, ds in data.items()},
+        splits={
+            split: SplitInfo(count=len(ds), positives=sum(ds["label"]), sha256=rows_sha256(ds.to_list()))
+            for split, ds in data.items()
+        },
         task=task.name,
         task_spec_hash=task.spec_hash(),
         task_spec=task.model_dump(mode="json"),
@@ -103,14 +130,19 @@ def write_version(
 
 def toy_version(registry: Path, n_train: int = 8, n_dev: int = 4, version: str = "1.0.0") -> Path:
     """A small synthetic version of the toy task."""
-    splits = {"train": synthetic_rows(n_train, 1), "validation": synthetic_rows(n_dev, 2),
-              "test": synthetic_rows(2, 3, with_explanation=False)}
+    splits = {
+        "train": synthetic_rows(n_train, 1),
+        "validation": synthetic_rows(n_dev, 2),
+        "test": synthetic_rows(2, 3, with_explanation=False),
+    }
     return write_version(registry, "toy", version, splits, TOY_TASK)
 
 
 def clinifact_version(registry: Path, clinifact_dir: Path, n_train: int, n_dev: int) -> Path:
     """A small CliniFact slice with the built-in `clinifact` task spec."""
-    splits = {"train": clinifact_rows(clinifact_dir, "train_set.csv", n_train),
-              "validation": clinifact_rows(clinifact_dir, "validation_set.csv", n_dev),
-              "test": clinifact_rows(clinifact_dir, "test_set.csv", 2)}
+    splits = {
+        "train": clinifact_rows(clinifact_dir, "train_set.csv", n_train),
+        "validation": clinifact_rows(clinifact_dir, "validation_set.csv", n_dev),
+        "test": clinifact_rows(clinifact_dir, "test_set.csv", 2),
+    }
     return write_version(registry, "clinifact-slice", "1.0.0", splits, load_task("clinifact"))

@@ -113,8 +113,9 @@ def epoch_dirs(run_dir: Path) -> dict[int, Path]:
 def save_weights(path: Path, lm: PeftModel, state_dict: dict[str, torch.Tensor], config: DualHeadConfig) -> None:
     """Write the LoRA adapter, the head and `dual_head.json` from a full (gathered) wrapper state dict."""
     lm_state = {k.removeprefix("lm."): v for k, v in state_dict.items() if k.startswith("lm.")}
-    head_state = {k.removeprefix("head."): v.detach().cpu().contiguous() for k, v in state_dict.items()
-                  if k.startswith("head.")}
+    head_state = {
+        k.removeprefix("head."): v.detach().cpu().contiguous() for k, v in state_dict.items() if k.startswith("head.")
+    }
     lm.save_pretrained(path, state_dict=lm_state)
     save_file(head_state, path / HEAD)
     (path / HEAD_CONFIG).write_text(config.model_dump_json(indent=2))

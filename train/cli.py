@@ -21,10 +21,16 @@ def main() -> None:
 def run_cmd(
     dataset: Annotated[Path, typer.Option("--dataset", help="published version folder REGISTRY/NAME/X.Y.Z")],
     model: Annotated[str, typer.Option("--model", help="base causal LM folder (with its tokenizer)")],
-    out: Annotated[Path, typer.Option("--out", help="run folder (created; resumed from its latest epoch if it exists)")],
-    config: Annotated[Path | None, typer.Option("--config", help="TrainConfig YAML; key=value arguments override it")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="run folder (created; resumed from its latest epoch if it exists)")
+    ],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TrainConfig YAML; key=value arguments override it")
+    ] = None,
     resume_from: Annotated[Path | None, typer.Option("--resume-from", help="continue from this RUN/epoch-N")] = None,
-    overrides: Annotated[list[str] | None, typer.Argument(help="key=value TrainConfig overrides, e.g. epochs=3")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value TrainConfig overrides, e.g. epochs=3")
+    ] = None,
 ) -> None:
     """Train LoRA + classification head; write RUN/epoch-N checkpoints, metrics.jsonl and steps.jsonl."""
     from train.config import build_train_config

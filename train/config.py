@@ -24,10 +24,14 @@ class TrainConfig(Strict):
     lora_target_modules: list[str] = Field(
         ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1, description="modules that get LoRA (paper: q/k/v/o)"
     )
-    head_hidden: int = Field(2048, ge=1, description="hidden width of the 2-layer MLP classification head (paper: 2048)")
+    head_hidden: int = Field(
+        2048, ge=1, description="hidden width of the 2-layer MLP classification head (paper: 2048)"
+    )
     head_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout inside the classification head (paper: 0.1)")
     epochs: int = Field(
-        5, ge=1, description="training epochs; a checkpoint is written after each (not known from Table 5: a common value)"
+        5,
+        ge=1,
+        description="training epochs; a checkpoint is written after each (not known from Table 5: a common value)",
     )
     learning_rate: float = Field(
         1e-4, gt=0.0, description="AdamW peak learning rate (not known from Table 5: the usual LoRA value)"
@@ -53,7 +57,9 @@ class TrainConfig(Strict):
         "auto", description="auto: bf16 base weights on GPU, fp32 on CPU (LoRA and head weights stay fp32)"
     )
     attn_implementation: str = Field("sdpa", description="transformers attention backend: sdpa, eager, flex_attention")
-    gradient_checkpointing: bool = Field(False, description="recompute activations in backward; only if memory needs it")
+    gradient_checkpointing: bool = Field(
+        False, description="recompute activations in backward; only if memory needs it"
+    )
     checkpoint_every_n_layers: int = Field(1, ge=1, description="with checkpointing: only every n-th decoder layer")
     seed: int = Field(0, description="seeds LoRA/head init, the epoch shuffles and dropout")
 

@@ -68,8 +68,10 @@ def eog_token_id(tokenizer) -> int:
     if ids and ids[0] in tokenizer.all_special_ids + list(tokenizer.added_tokens_decoder):
         return ids[0]
     if tokenizer.eos_token_id is None:
-        raise ValueError("cannot find the end-of-turn token: the chat template ends turns with no special token and"
-                         " the tokenizer has no eos token")
+        raise ValueError(
+            "cannot find the end-of-turn token: the chat template ends turns with no special token and"
+            " the tokenizer has no eos token"
+        )
     return tokenizer.eos_token_id
 
 

@@ -54,8 +54,11 @@ def prepare(
     max_input_tokens = cfg.max_input_tokens or task.max_input_tokens
     eog_id = eog_token_id(tokenizer)
     train = encode_split(tokenizer, task, data["train"], max_input_tokens, eog_id, "train")
-    dev = encode_split(tokenizer, task, data["validation"], max_input_tokens, eog_id, "validation") \
-        if "validation" in data else []
+    dev = (
+        encode_split(tokenizer, task, data["validation"], max_input_tokens, eog_id, "validation")
+        if "validation" in data
+        else []
+    )
     record = ckpt.TrainRecord(
         config=cfg,
         model=str(model_path),
@@ -63,8 +66,16 @@ def prepare(
         dataset_version=f"{manifest.name}@{manifest.version}",
         dataset_sha256={split: info.sha256 for split, info in manifest.splits.items()},
     )
-    return Prepared(record, task, tokenizer, train, dev, max_input_tokens, eog_id,
-                    resume_point(record, Path(out), resume_from, world_size))
+    return Prepared(
+        record,
+        task,
+        tokenizer,
+        train,
+        dev,
+        max_input_tokens,
+        eog_id,
+        resume_point(record, Path(out), resume_from, world_size),
+    )
 
 
 def resume_point(record: ckpt.TrainRecord, out: Path, resume_from: Path | None, world_size: int) -> Path | None:
@@ -144,14 +155,22 @@ def evaluate_split(accelerator: Accelerator, model, cfg: TrainConfig, examples: 
     """Parsability-free dev metrics: head AUROC, F1 and accuracy at 0.5, Brier, head and LM losses."""
     model.eval()
     lengths = [len(ex.input_ids) for ex in examples]
-    packs = rank_micro_batches(list(range(len(examples))), lengths, cfg.pack_tokens,
-                               accelerator.process_index, accelerator.num_processes)
+    packs = rank_micro_batches(
+        list(range(len(examples))), lengths, cfg.pack_tokens, accelerator.process_index, accelerator.num_processes
+    )
     rows = []
     for idx, weight in packs:
         parts = model(pack([examples[i] for i in idx]).to(accelerator.device), "joint")
         probs = parts.head_logits.softmax(-1)[:, positive]
         if weight:
-            rows += zip(idx, probs.tolist(), parts.lm_sum.tolist(), parts.lm_count.tolist(), parts.cls_loss.tolist())
+            rows += zip(
+                idx,
+                probs.tolist(),
+                parts.lm_sum.tolist(),
+                parts.lm_count.tolist(),
+                parts.cls_loss.tolist(),
+                strict=True,
+            )
     model.train()
     rows = sorted(gather_object(rows))
     y = [int(examples[i].label == positive) for i, *_ in rows]
@@ -164,16 +183,17 @@ def evaluate_split(accelerator: Accelerator, model, cfg: TrainConfig, examples: 
         "n": len(rows),
         "auroc": roc_auc_score(y, p) if 0 < sum(y) < len(y) else None,
         "f1": f1_score(y, [int(v >= 0.5) for v in p], zero_division=0.0),
-        "accuracy": sum(int(v >= 0.5) == t for v, t in zip(p, y)) / len(y),
-        "brier": sum((v - t) ** 2 for v, t in zip(p, y)) / len(y),
+        "accuracy": sum(int(v >= 0.5) == t for v, t in zip(p, y, strict=True)) / len(y),
+        "brier": sum((v - t) ** 2 for v, t in zip(p, y, strict=True)) / len(y),
         "cls_loss": cls_loss,
         "lm_loss": lm_loss,
         "loss": None if None in terms else sum(terms),
     }
 
 
-def save_epoch(accelerator: Accelerator, model, optimizer, scheduler, prep: Prepared, out: Path, epoch: int,
-               global_step: int) -> Path:
+def save_epoch(
+    accelerator: Accelerator, model, optimizer, scheduler, prep: Prepared, out: Path, epoch: int, global_step: int
+) -> Path:
     """Write `out/epoch-N` atomically: staged in a hidden folder, renamed once every process has written."""
     final, staging = out / f"epoch-{epoch}", out / f".epoch-{epoch}.partial"
     if accelerator.is_main_process:
@@ -200,8 +220,9 @@ def save_epoch(accelerator: Accelerator, model, optimizer, scheduler, prep: Prep
             epoch=epoch,
         )
         ckpt.save_weights(staging, unwrapped.lm, state_dict, head_config)
-        state = ckpt.ResumeState(epoch=epoch, global_step=global_step, world_size=accelerator.num_processes,
-                                 record=prep.record)
+        state = ckpt.ResumeState(
+            epoch=epoch, global_step=global_step, world_size=accelerator.num_processes, record=prep.record
+        )
         ckpt.save_run_state(staging, scheduler, state)
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
@@ -211,17 +232,22 @@ def save_epoch(accelerator: Accelerator, model, optimizer, scheduler, prep: Prep
 
 def progress_bar(enabled: bool) -> Progress:
     """A rich progress bar with the running loss."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), disable=not enabled)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        disable=not enabled,
+    )
 
 
-def train_run(
-    cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None = None
-) -> Path:
+def train_run(cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None = None) -> Path:
     """Train a dual-head model on a published dataset version, writing `out/epoch-N` after every epoch."""
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     out = Path(out)
     prep = prepare(cfg, Path(dataset_dir), model_path, out, resume_from, accelerator.num_processes)
+    accelerator.wait_for_everyone()
     start = ckpt.read_resume_state(prep.resume_from).epoch if prep.resume_from else 0
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
@@ -232,6 +258,7 @@ def train_run(
     torch.manual_seed(cfg.seed)
     base = ckpt.load_base(model_path, accelerator.device, cfg.precision, cfg.attn_implementation)
     model = build_model(base, cfg, prep.task.positive_label)
+    torch.manual_seed(cfg.seed + accelerator.process_index)  # dropout masks differ between processes
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(prep.train) / cfg.batch_size)
@@ -257,17 +284,38 @@ def train_run(
                 optimizer.zero_grad(set_to_none=True)
                 global_step += 1
                 sums += torch.stack([loss, lm, cls]).cpu()
-                row = {"epoch": epoch, "step": global_step, "loss": loss.item(), "lm_loss": lm.item(),
-                       "cls_loss": cls.item(), "grad_norm": float(grad_norm), "lr": scheduler.get_last_lr()[0]}
+                row = {
+                    "epoch": epoch,
+                    "step": global_step,
+                    "loss": loss.item(),
+                    "lm_loss": lm.item(),
+                    "cls_loss": cls.item(),
+                    "grad_norm": float(grad_norm),
+                    "lr": scheduler.get_last_lr()[0],
+                }
                 if accelerator.is_main_process:
                     append_jsonl(out / STEPS, row)
                 bar.update(task, advance=1, info=f"loss {row['loss']:.4f}")
             means = (sums / steps_per_epoch).tolist()
-            rows = [{"epoch": epoch, "split": "train", "loss": means[0], "lm_loss": means[1], "cls_loss": means[2],
-                     "steps": steps_per_epoch, "seconds": round(time.time() - began, 3)}]
+            rows = [
+                {
+                    "epoch": epoch,
+                    "split": "train",
+                    "loss": means[0],
+                    "lm_loss": means[1],
+                    "cls_loss": means[2],
+                    "steps": steps_per_epoch,
+                    "seconds": round(time.time() - began, 3),
+                }
+            ]
             if prep.dev:
-                rows.append({"epoch": epoch, "split": "validation",
-                             **evaluate_split(accelerator, model, cfg, prep.dev, prep.task.positive_label)})
+                rows.append(
+                    {
+                        "epoch": epoch,
+                        "split": "validation",
+                        **evaluate_split(accelerator, model, cfg, prep.dev, prep.task.positive_label),
+                    }
+                )
             if accelerator.is_main_process:
                 for row in rows:
                     append_jsonl(out / METRICS, row)

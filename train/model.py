@@ -64,7 +64,9 @@ class DualHeadModel(nn.Module):
         """Final-norm hidden states `[B, L, H]` with LoRA active, without the lm_head and without a KV cache."""
         with self.precision_context():
             decoder = self.lm.get_base_model().model
-            out = decoder(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False)
+            out = decoder(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+            )
         return out.last_hidden_state
 
     def head_logits(self, h_n: torch.Tensor) -> torch.Tensor:
