@@ -1,0 +1,183 @@
+"""`curate review push / pull` against a real Argilla 2.8 server, then `publish --reviews` on what came back."""
+
+import socket
+import uuid
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from curate.cli import app
+from curate.review import REVIEW_STATE, REVIEWS
+from curate.review_items import discarded_items
+from curate.review_settings import GUIDELINES
+from schemas.dataset_version import load_version
+from tests.argilla_fixtures import annotator_headers, argilla_env, argilla_server  # noqa: F401 (fixtures)
+from tests.run_fixtures import random_plan, synthetic_examples, write_run
+
+pytestmark = pytest.mark.slow
+PASSWORD = "reviewer-pw-1"
+
+
+def unique(prefix: str) -> str:
+    """A fresh name, so tests can rerun against a long-lived server (ARGILLA_API_URL set)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def invoke(*args):
+    """Run the curate CLI."""
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def make_run(path: Path) -> Path:
+    """A synthetic run whose discarded examples include both classes."""
+    examples = synthetic_examples(30)
+    write_run(path, examples, random_plan(examples, 3, seed=2), k=3)
+    return path
+
+
+def owner_client(server: dict):
+    """An SDK client as the owner."""
+    import argilla as rg
+
+    return rg.Argilla(api_url=server["api_url"], api_key=server["api_key"])
+
+
+def annotator(server: dict, username: str):
+    """Create an annotator in workspace `curation` and log them in; their bearer headers."""
+    import argilla as rg
+
+    client = owner_client(server)
+    user = rg.User(username=username, password=PASSWORD, role="annotator", client=client).create()
+    client.workspaces("curation").add_user(user)
+    return annotator_headers(server["api_url"], username, PASSWORD)
+
+
+def annotator_queue(server: dict, headers: dict, dataset_id) -> dict[str, dict]:
+    """Records as the annotation UI loads them (the annotator's own search), by example id."""
+    response = httpx.post(f"{server['api_url']}/api/v1/me/datasets/{dataset_id}/records/search", headers=headers,
+                          params={"include": ["suggestions"], "limit": 100}, json={})
+    response.raise_for_status()
+    return {item["record"]["external_id"]: item["record"] for item in response.json()["items"]}
+
+
+def respond(server: dict, headers: dict, record: dict, decision: str, explanation: str | None, status="submitted"):
+    """Answer a record through the REST API, as the UI's Submit (or Save as draft) does."""
+    values = {"decision": {"value": decision}}
+    if explanation is not None:
+        values["explanation"] = {"value": explanation}
+    response = httpx.post(f"{server['api_url']}/api/v1/records/{record['id']}/responses", headers=headers,
+                          json={"values": values, "status": status})
+    assert response.status_code == 201, response.text
+
+
+def test_push_review_pull_publish(tmp_path: Path, argilla_env):  # noqa: F811
+    run_dir = make_run(tmp_path / "run")
+    expected = discarded_items(run_dir, 1)  # default: the minority class (positives are 1 in 3)
+    assert len(expected) >= 4
+    name = unique("roundtrip")
+    first = invoke("review", "push", run_dir, "--dataset", name)
+    assert first.exit_code == 0, first.output
+    assert f"{len(expected)} added" in first.output
+    again = invoke("review", "push", run_dir, "--dataset", name)
+    assert again.exit_code == 0 and "0 added" in again.output, again.output
+
+    client = owner_client(argilla_env)
+    dataset = client.datasets(name=name, workspace="curation")
+    records = {r.id: r for r in dataset.records(with_suggestions=True)}
+    assert sorted(records) == [item.id for item in expected]
+    item = expected[0]
+    record = records[item.id]
+    assert record.fields["document"] == item.document and record.fields["gold_label"] == "TRUE (1)"
+    assert record.metadata["n_attempts"] == 3 and record.metadata["split"] == item.split
+    for attempt in item.attempts:
+        assert f"**Trial {attempt.trial}: {attempt.status}**" in record.fields["attempts"]
+    assert dataset.settings.guidelines == GUIDELINES.strip()
+
+    reviewer = unique("rev")
+    headers = annotator(argilla_env, reviewer)
+    queue = annotator_queue(argilla_env, headers, dataset.id)
+    with_near_miss = [i for i in expected if i.near_miss is not None]
+    assert with_near_miss, "the fixture should leave some near misses"
+    for it in with_near_miss:  # the text suggestion reaches the annotator pre-filled
+        (suggestion,) = queue[it.id]["suggestions"]
+        assert suggestion["value"] == it.near_miss.text.strip()
+
+    keep, noise, wrong, draft = (i.id for i in expected[:4])
+    respond(argilla_env, headers, queue[keep], "keep", "Reviewer: the abstract shows the primary outcome improved.")
+    respond(argilla_env, headers, queue[noise], "drop_noise", None)
+    respond(argilla_env, headers, queue[wrong], "wrong_gold_label", None)
+    respond(argilla_env, headers, queue[draft], "keep", "not finished", status="draft")
+
+    pulled = invoke("review", "pull", run_dir)
+    assert pulled.exit_code == 0, pulled.output
+    reviews = pl.read_parquet(run_dir / REVIEWS)
+    assert reviews.columns == ["example_id", "decision", "explanation", "reviewer", "time"]
+    assert sorted(reviews.select("example_id", "decision").iter_rows()) == sorted(
+        [(keep, "keep"), (noise, "drop_noise"), (wrong, "wrong_gold_label")])
+    assert set(reviews["reviewer"]) == {reviewer} and reviews["time"].null_count() == 0
+    assert invoke("review", "pull", run_dir).exit_code == 0
+    assert pl.read_parquet(run_dir / REVIEWS).equals(reviews)
+
+    published = invoke("publish", run_dir, "--name", "cf", "--version", "1.0.0", "--reviews",
+                       "--registry", tmp_path / "registry", "--cards-dir", tmp_path / "cards")
+    assert published.exit_code == 0, published.output
+    data, manifest = load_version(tmp_path / "registry" / "cf" / "1.0.0")
+    rows = {row["id"]: row for split in data for row in data[split].to_list()}
+    assert rows[keep]["provenance"] == "human"
+    assert rows[keep]["explanation"] == "Reviewer: the abstract shows the primary outcome improved."
+    assert not {noise, wrong, draft} & rows.keys()
+    assert manifest.review.wrong_gold_label == [wrong] and manifest.review.dropped_noise == 1
+
+
+def test_all_discarded_and_label_choose_the_examples(tmp_path: Path, argilla_env):  # noqa: F811
+    run_dir = make_run(tmp_path / "run")
+    for args, label in ((["--all-discarded"], None), (["--label", "0"], 0)):
+        name = unique(f"choose-{label}")
+        result = invoke("review", "push", run_dir, *args, "--dataset", name)
+        assert result.exit_code == 0, result.output
+        dataset = owner_client(argilla_env).datasets(name=name, workspace="curation")
+        assert sorted(r.id for r in dataset.records()) == [i.id for i in discarded_items(run_dir, label)]
+
+
+def free_port() -> int:
+    """A port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", ["push", "pull"])
+def test_unreachable_server_or_bad_key_is_a_clear_error_and_writes_nothing(
+    tmp_path: Path, argilla_server, monkeypatch: pytest.MonkeyPatch, command: str  # noqa: F811
+):
+    run_dir = make_run(tmp_path / "run")
+    before = sorted(p.name for p in run_dir.iterdir())
+    cases = [
+        (argilla_server["api_url"], "owner.not-the-key-42", "rejected ARGILLA_API_KEY"),
+        (f"http://127.0.0.1:{free_port()}", argilla_server["api_key"], "cannot reach Argilla"),
+    ]
+    for url, key, message in cases:
+        monkeypatch.setenv("ARGILLA_API_URL", url)
+        monkeypatch.setenv("ARGILLA_API_KEY", key)
+        result = invoke("review", command, run_dir)
+        assert result.exit_code == 2, result.output
+        assert message in result.output.replace("\n", "")
+        assert key not in result.output
+    monkeypatch.delenv("ARGILLA_API_KEY")
+    missing = invoke("review", command, run_dir)
+    assert missing.exit_code == 2 and "ARGILLA_API_KEY" in missing.output
+    assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_the_api_key_is_never_written_or_printed(tmp_path: Path, argilla_env, capfd):  # noqa: F811
+    run_dir = make_run(tmp_path / "run")
+    outputs = [invoke("review", "push", run_dir, "--dataset", unique("secret")).output,
+               invoke("review", "pull", run_dir).output]
+    captured = capfd.readouterr()
+    key = argilla_env["api_key"]
+    assert (run_dir / REVIEW_STATE).is_file() and (run_dir / REVIEWS).is_file()
+    assert not [p for p in run_dir.iterdir() if key.encode() in p.read_bytes()]
+    assert key not in "".join(outputs) + captured.out + captured.err
