@@ -150,3 +150,18 @@ def test_save_then_load_gives_identical_logits_and_probabilities(tiny_model_dir,
     assert torch.equal(logits_saved, logits_loaded)
     assert torch.equal(probs_saved, probs_loaded)
     assert not torch.equal(logits_saved, make_model(tiny_model_dir, trained=False).lm(input_ids=ids).logits)
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_model_dir, tok):
+    examples = [encode(tok, *row) for row in ROWS]
+    results = []
+    for checkpointing in (False, True):
+        model = make_model(tiny_model_dir, lora_dropout=0.0, head_dropout=0.0, gradient_checkpointing=checkpointing)
+        assert model.lm.get_base_model().is_gradient_checkpointing == checkpointing
+        loss = objective_loss(model.train()(pack(examples)), "joint", 10.0, 3.0)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -182,7 +182,10 @@ def load_checkpoint(path: Path | str, device: str = "cpu") -> LoadedCheckpoint:
     config = DualHeadConfig.model_validate_json((path / HEAD_CONFIG).read_text())
     task = TaskSpec.model_validate(config.task_spec)
     tokenizer = load_tokenizer(config.base_model)
-    lm = PeftModel.from_pretrained(load_base(config.base_model, device), path, is_trainable=False)
+    # adapter weights in the base dtype: what autocast computes with in training, and what vLLM serves
+    lm = PeftModel.from_pretrained(
+        load_base(config.base_model, device), path, is_trainable=False, autocast_adapter_dtype=False
+    )
     head = ClsHead(config.hidden_size, config.head_hidden, config.head_dropout).to(device)
     head.load_state_dict(load_file(path / HEAD, device=str(device)), strict=True)
     return LoadedCheckpoint(DualHeadModel(lm, head, task.positive_label).eval(), tokenizer, task, config)
