@@ -84,7 +84,15 @@ def parse_answer(text: str, kind: Kind, task: TaskSpec) -> tuple[Any, str | None
     if isinstance(answer, ReadabilityAnswer):
         return answer.score, None
     label = map_label(answer.label, task)
+    if label is None:
+        label = mentioned_label(answer.label, task)
     return (label, None) if label is not None else (None, f"judge label {answer.label[:40]!r} matches no verbalizer")
+
+
+def mentioned_label(text: str, task: TaskSpec) -> int | None:
+    """The one label whose verbalizer appears verbatim as a word in a sentence (`The label "FALSE" is ...`)."""
+    found = {label for label, verbal in task.verbalizers.items() if re.search(rf"(?<!\w){re.escape(verbal)}(?!\w)", text)}
+    return found.pop() if len(found) == 1 else None
 
 
 class Judgment(Strict):

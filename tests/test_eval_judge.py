@@ -25,6 +25,7 @@ runner = CliRunner()
         ("rli", "It is not consistent.", "inconsistent"),
         ("label", 'Answer: {"label": "TRUE"}', 1),
         ("label", "Label: false.", 0),
+        ("label", 'The label "FALSE" is the one that argues for the claim.', 0),
         ("readability", '<think>hmm</think>{"score": 4}', 4),
         ("readability", "I would give it 2 out of 5", 2),
     ],
@@ -33,7 +34,8 @@ def test_judge_answers_are_read_tolerantly(kind, text, value) -> None:
     assert parse_answer(text, kind, TASK) == (value, None)
 
 
-@pytest.mark.parametrize(("kind", "text"), [("rli", "maybe"), ("label", '{"label": "perhaps"}'), ("readability", '{"score": 9}')])
+@pytest.mark.parametrize(("kind", "text"), [("rli", "maybe"), ("label", '{"label": "perhaps"}'), ("label", "TRUE or FALSE, hard to say"),
+                           ("readability", '{"score": 9}'), ("readability", "The text is very readable")])
 def test_unreadable_judge_answers_are_null_with_a_reason(kind, text) -> None:
     value, reason = parse_answer(text, kind, TASK)
     assert value is None and reason
