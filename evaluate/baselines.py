@@ -35,8 +35,8 @@ def baseline_requests(examples: list[Example], task: TaskSpec, engine: Engine, m
         votes = config.votes if method == "self-consistency" else 1
         temperature = config.vote_temperature if method == "self-consistency" else config.temperature
         requests += [
-            GenerationRequest(key=f"{example.id}/{vote}", messages=messages, seed=trial_seed(config.seed, example.id, vote),
-                              max_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p)
+            GenerationRequest(key=f"{example.id}/{vote}", messages=messages,
+                              seed=trial_seed(config.seed, example.id, vote), max_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p)
             for vote in range(votes)
         ]
     return requests

@@ -91,7 +91,8 @@ def parse_answer(text: str, kind: Kind, task: TaskSpec) -> tuple[Any, str | None
 
 def mentioned_label(text: str, task: TaskSpec) -> int | None:
     """The one label whose verbalizer appears verbatim as a word in a sentence (`The label "FALSE" is ...`)."""
-    found = {label for label, verbal in task.verbalizers.items() if re.search(rf"(?<!\w){re.escape(verbal)}(?!\w)", text)}
+    found = {label for label, verbal in task.verbalizers.items()
+             if re.search(rf"(?<!\w){re.escape(verbal)}(?!\w)", text)}
     return found.pop() if len(found) == 1 else None
 
 
@@ -138,7 +139,8 @@ def judge_requests(row_id: str, text: str, label: int | None, task: TaskSpec, ma
     return [
         GenerationRequest(
             key=f"{row_id}/{kind}",
-            messages=[{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt.format(**values)}],
+            messages=[{"role": "system", "content": JUDGE_SYSTEM},
+                      {"role": "user", "content": prompt.format(**values)}],
             seed=0,
             max_tokens=max_tokens,
             temperature=0.0,

@@ -1,8 +1,8 @@
 """The paper's metrics (section 5.3, appendix A.2.2) plus calibration and bootstrap intervals.
 
 Conventions: `p` is the head's P(positive) (NaN where a baseline gave none: those rows count only for
-parsability); `verbal` is the verbalized label, NaN where the text gave none. A row is predicted positive when `p >= threshold`. Metrics that
-involve the verbalized label (AUROC-alignment, kappa) use the rows whose text gave a label. ECE is over the
+parsability); `verbal` is the verbalized label, NaN where the text gave none. A row is predicted positive when
+`p >= threshold`. Metrics that involve the verbalized label (AUROC-alignment, kappa) use the rows whose text gave a label. ECE is over the
 positive-class probability with 15 equal-width bins, right-closed like `sklearn.calibration.calibration_curve`.
 An undefined metric raises `UndefinedMetric` with the reason; `compute_metrics` turns it into `null` + reason.
 """
@@ -240,5 +240,7 @@ def bootstrap_intervals(
             except UndefinedMetric:
                 continue
     return {
-        name: (float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))) for name, vals in draws.items() if vals
+        name: (float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5)))
+        for name, vals in draws.items()
+        if vals
     }

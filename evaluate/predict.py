@@ -48,8 +48,9 @@ def prefill_and_decode(
     captured: list[torch.Tensor] = []
     norm = model.lm.get_base_model().get_decoder().norm
     hook = norm.register_forward_hook(lambda _m, _i, out: captured.append(out[:, -1]) if not captured else None)
-    sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p} if config.temperature else {
-        "do_sample": False}
+    sampling = {"do_sample": False}
+    if config.temperature:
+        sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p}
     try:
         with model.precision_context():
             out = model.lm.generate(input_ids=ids, attention_mask=mask, max_new_tokens=config.max_new_tokens,

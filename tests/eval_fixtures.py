@@ -68,7 +68,9 @@ def clinifact_version(clinifact_dir: Path, registry: Path, per_split: int = 6, t
     return write_version(registry, version_rows(clinifact_dir, task, per_split), task)
 
 
-def train_one_epoch(version: Path, model_dir: Path, out: Path, max_input_tokens: int = 768, head_hidden: int = 16) -> Path:
+def train_one_epoch(
+    version: Path, model_dir: Path, out: Path, max_input_tokens: int = 768, head_hidden: int = 16
+) -> Path:
     """A one-epoch dual-head run through train's own API; returns the run folder (with epoch-1)."""
     from train.config import TrainConfig
     from train.loop import train_run
