@@ -2,6 +2,8 @@
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -28,3 +30,16 @@ def connect():
         raise ReviewServerError(f"cannot reach Argilla at {url} ({type(err).__name__}): {START_HINT}") from None
     except ArgillaCredentialsError:
         raise ReviewServerError(f"Argilla at {url} rejected ARGILLA_API_KEY: use the API key of an owner or admin user") from None
+
+
+@contextmanager
+def server_errors(url: str) -> Iterator[None]:
+    """Turn SDK and HTTP failures during a push or pull into a ReviewServerError naming the server."""
+    from argilla._exceptions import ArgillaError
+
+    try:
+        yield
+    except (ArgillaError, httpx.HTTPError) as err:
+        raise ReviewServerError(
+            f"Argilla at {url} failed: {err}. A 403 means the key's user is not an owner or admin"
+        ) from None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.argilla_client import ReviewServerError, connect
+from curate.argilla_client import ReviewServerError, connect, server_errors
 from curate.outcomes import read_examples
 from curate.review_items import ReviewItem, attempts_markdown, discarded_items, minority_label
 from curate.review_settings import review_settings
@@ -123,11 +123,12 @@ def push(run_dir: Path, label: int | None, all_discarded: bool, workspace: str, 
     items = discarded_items(run_dir, label)
     name = dataset or default_dataset(run_dir)
     client = connect()
-    queue = open_queue(client, workspace, name, task)
-    present = {record.id for record in queue.records(with_suggestions=False, with_responses=False)}
-    new = [item for item in items if item.id not in present]
-    if new:
-        queue.records.log([to_record(item, task, info.model_id) for item in new])
+    with server_errors(client.api_url):
+        queue = open_queue(client, workspace, name, task)
+        present = {record.id for record in queue.records(with_suggestions=False, with_responses=False)}
+        new = [item for item in items if item.id not in present]
+        if new:
+            queue.records.log([to_record(item, task, info.model_id) for item in new])
     previous = read_state(run_dir)
     pushed = sorted({*(previous.pushed if previous and previous.dataset == name else []), *(i.id for i in items)})
     state = ReviewState(api_url=client.api_url, workspace=workspace, dataset=name, pushed=pushed)
@@ -152,7 +153,8 @@ def submitted_rows(client, dataset) -> list[dict]:
                     continue
                 user = answer["user_id"]
                 if user not in usernames:
-                    usernames[user] = client.users(id=user).username
+                    found = client.users(id=user)
+                    usernames[user] = found.username if found else user
                 values = answer["values"] or {}
                 rows.append({
                     "example_id": record["external_id"],
@@ -173,11 +175,13 @@ def pull(run_dir: Path, workspace: str | None, dataset: str | None) -> pl.DataFr
     name = dataset or (state.dataset if state else default_dataset(run_dir))
     workspace = workspace or (state.workspace if state else DEFAULT_WORKSPACE)
     client = connect()
-    queue = find_dataset(client, workspace, name)
-    if queue is None:
-        raise ReviewServerError(
-            f"no Argilla dataset {name!r} in workspace {workspace!r}: run `curate review push {run_dir}` first"
-        )
-    frame = pl.DataFrame(submitted_rows(client, queue), schema=REVIEW_SCHEMA).sort("example_id", "reviewer")
+    with server_errors(client.api_url):
+        queue = find_dataset(client, workspace, name)
+        if queue is None:
+            raise ReviewServerError(
+                f"no Argilla dataset {name!r} in workspace {workspace!r}: run `curate review push {run_dir}` first"
+            )
+        rows = submitted_rows(client, queue)
+    frame = pl.DataFrame(rows, schema=REVIEW_SCHEMA).sort("example_id", "reviewer")
     atomic_write_parquet(frame, Path(run_dir) / REVIEWS)
     return frame

@@ -110,7 +110,7 @@ def rich_table(section: Section) -> Table:
     """A section as a rich table, numbers right-aligned."""
     table = Table(title=section.title, title_justify="left")
     for i, name in enumerate(section.header):
-        table.add_column(name, justify="left" if i == 0 else "right")
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in section.rows:
         table.add_row(*row)
     return table

@@ -9,7 +9,7 @@ from curate.decide import finalize_run
 from curate.inputs import input_mapping, load_examples
 from curate.journal import Journal
 from curate.outputs import examples_frame, write_examples
-from curate.run_dir import TRIALS, RunInfo, write_run_info
+from curate.run_dir import TRIALS, RunInfo
 from schemas.config import GenerateConfig
 from schemas.example import Example
 from schemas.task import TaskSpec, load_task

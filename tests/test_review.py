@@ -181,3 +181,15 @@ def test_the_api_key_is_never_written_or_printed(tmp_path: Path, argilla_env, ca
     assert (run_dir / REVIEW_STATE).is_file() and (run_dir / REVIEWS).is_file()
     assert not [p for p in run_dir.iterdir() if key.encode() in p.read_bytes()]
     assert key not in "".join(outputs) + captured.out + captured.err
+
+
+def test_an_annotator_key_is_refused_with_a_clear_error(tmp_path: Path, argilla_server, monkeypatch):  # noqa: F811
+    run_dir = make_run(tmp_path / "run")
+    headers = annotator(argilla_server, unique("ann"))
+    me = httpx.get(f"{argilla_server['api_url']}/api/v1/me", headers=headers).json()
+    monkeypatch.setenv("ARGILLA_API_URL", argilla_server["api_url"])
+    monkeypatch.setenv("ARGILLA_API_KEY", me["api_key"])
+    result = invoke("review", "push", run_dir, "--dataset", unique("annotator"))
+    assert result.exit_code == 2, result.output
+    assert "not an owner or admin" in result.output.replace("\n", "") and me["api_key"] not in result.output
+    assert not (run_dir / REVIEW_STATE).exists()
