@@ -24,6 +24,7 @@ def publish_cmd(
     registry: Registry = Path("registry"),
     reviews: Annotated[bool, typer.Option("--reviews", help="merge RUN_DIR/reviews.parquet (`review pull`)")] = False,
     test: Annotated[Path | None, typer.Option("--test", help="test split file, published with gold labels only")] = None,
+    allow_pending: Annotated[bool, typer.Option(help="publish an unfinished run, leaving pending examples out")] = False,
     cards_dir: Annotated[Path, typer.Option("--cards-dir", help="where the card copy goes")] = Path("data_cards"),
     license: Annotated[str, typer.Option("--license", help="license id for the card header")] = "other",
     push_to_hub: Annotated[str | None, typer.Option("--push-to-hub", help="then upload to this Hub dataset repo")] = None,
@@ -33,7 +34,7 @@ def publish_cmd(
         if push_to_hub:
             check_online()
         request = PublishRequest(run_dir=run_dir, name=name, version=version, registry=registry, reviews=reviews,
-                                 test=test, cards_dir=cards_dir, license=license)
+                                 allow_pending=allow_pending, test=test, cards_dir=cards_dir, license=license)
         target = publish(request)
     console.print(f"published {target} (card: {card_path(request)})")
     if push_to_hub:

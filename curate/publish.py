@@ -30,6 +30,7 @@ class PublishRequest(Strict):
     version: str
     registry: Path
     reviews: bool = False
+    allow_pending: bool = False
     test: Path | None = None
     cards_dir: Path = Path("data_cards")
     license: str = "other"
@@ -78,7 +79,7 @@ def publish(request: PublishRequest) -> Path:
     target = refuse_existing(request)
     info = read_run_info(request.run_dir)
     task = TaskSpec.model_validate(info.task_spec)
-    rows, review = run_rows(request.run_dir, info, task, request.reviews)
+    rows, review = run_rows(request.run_dir, info, task, request.reviews, request.allow_pending)
     test = test_rows(request.test, info, task) if request.test else None
     frames = split_frames(rows, list(info.inputs), test, task)
     data = to_dataset_dict(frames, task)

@@ -40,11 +40,19 @@ def latest_reviews(run_dir: Path) -> pl.DataFrame:
     return reviews.sort("example_id", "time", "reviewer").group_by("example_id", maintain_order=True).last()
 
 
-def run_rows(run_dir: Path, info: RunInfo, task: TaskSpec, reviews: bool) -> tuple[pl.DataFrame, ReviewSummary | None]:
+def run_rows(
+    run_dir: Path, info: RunInfo, task: TaskSpec, reviews: bool, allow_pending: bool = False
+) -> tuple[pl.DataFrame, ReviewSummary | None]:
     """Accepted examples (provenance `teacher`) plus, with `reviews`, human-kept ones, in examples.parquet order."""
     examples = read_examples(run_dir)
     trials = read_trials(run_dir, ["status", "explanation"])
     outcomes = example_outcomes(examples, trials, info.config.k)
+    pending = int((outcomes["outcome"] == "pending").sum())
+    if pending and not allow_pending:
+        raise ValueError(
+            f"{run_dir}: {pending} examples are still pending (run not finished): resume it with"
+            f" `curate generate --out {run_dir}`, or pass --allow-pending to leave them out"
+        )
     accepted = outcomes.filter(pl.col("outcome") == "accepted").join(
         trials.select("example_id", "trial", "explanation"),
         left_on=["id", "accepted_trial"], right_on=["example_id", "trial"],

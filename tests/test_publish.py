@@ -195,6 +195,19 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, run, args: list[st
     assert not any((tmp_path / "registry").rglob("*.json")) and not (tmp_path / "cards").exists()
 
 
+def test_an_unfinished_run_needs_allow_pending(tmp_path: Path):
+    examples = synthetic_examples(6)
+    plan = random_plan(examples, 3, seed=0)
+    unfinished = next(i for i, statuses in plan.items() if len(statuses) > 1)
+    plan[unfinished] = plan[unfinished][:1]  # one failed trial journaled, trials 2..K not yet
+    write_run(tmp_path / "run", examples, plan, k=3)
+    refused = publish(tmp_path, tmp_path / "run", "1.0.0")
+    assert refused.exit_code == 2 and "1 examples are still pending" in refused.output.replace("\n", "")
+    assert publish(tmp_path, tmp_path / "run", "1.0.0", "--allow-pending").exit_code == 0
+    data, _ = load_version(tmp_path / "registry" / "cf" / "1.0.0")
+    assert unfinished not in {row["id"] for split in data for row in data[split].to_list()}
+
+
 def test_push_to_hub_uploads_the_version_and_tags_it(tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch):
     """Everything up to the network: HfApi's four calls are replaced and their arguments checked."""
     from huggingface_hub import HfApi, constants
