@@ -28,11 +28,12 @@ TRIAL_SCHEMA = {
 
 
 def read_trials(run_dir: Path, columns: list[str] | None = None) -> pl.DataFrame:
-    """Journal rows, the last row per (example_id, trial) winning; a torn last line is ignored, not cut."""
+    """Journal rows, the last row per (example_id, trial) winning; a torn last line is ignored, not cut.
+
+    A run with no journal yet has no trials.
+    """
     path = Path(run_dir) / TRIALS
-    if not path.is_file():
-        raise ValueError(f"{run_dir} has no {TRIALS}: run `curate generate` first")
-    data = path.read_bytes()
+    data = path.read_bytes() if path.is_file() else b""
     data = data[: data.rfind(b"\n") + 1]
     wanted = columns or list(TRIAL_SCHEMA)
     schema = {name: TRIAL_SCHEMA[name] for name in dict.fromkeys(["example_id", "trial", "status", *wanted])}
