@@ -9,6 +9,7 @@ from schemas.task import TaskSpec
 
 THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 CLASSIFICATION_LINE = re.compile(r"^[\s>*_#-]*classification[\s*_]*[:：]\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+LEADING_VERDICT = re.compile(r"^\s*\**([A-Za-z0-9:]+)\**\s*[.,:;!]\s+(.+)$", re.DOTALL)
 LABEL_NOISE = re.compile(r"^[\s*_`'\"\[(]+|[\s*_`'\".,;!)\]]+$")
 
 
@@ -82,10 +83,18 @@ def from_json(text: str, spec: TaskSpec) -> tuple[str, str] | None:
     return None
 
 
+def leading_verdict(text: str, spec: TaskSpec) -> tuple[str, str] | None:
+    """(explanation, label text) for an answer that opens with a verdict word, e.g. 'False. The abstract ...'."""
+    match = LEADING_VERDICT.match(text)
+    if match and normalise_label_text(match.group(1)) in label_forms(spec):
+        return match.group(2), match.group(1)
+    return None
+
+
 def parse_teacher_output(
     text: str, spec: TaskSpec, finish_reason: str | None = "stop", min_explanation_chars: int = 20
 ) -> TeacherOutput:
-    """Drop think blocks, find the last `Classification:` line, map its label and validate the explanation."""
+    """Drop think blocks, find the last `Classification:` line (else an opening verdict word), map and validate."""
     if finish_reason == "length":
         return TeacherOutput(status="truncated", reason="cut off by the max_tokens limit (finish_reason=length)")
     body = THINK_BLOCK.sub("", text)
@@ -94,12 +103,12 @@ def parse_teacher_output(
     structured = from_json(body.strip(), spec)
     if structured is not None:
         explanation, label_text = structured
+    elif matches := list(CLASSIFICATION_LINE.finditer(body)):
+        explanation, label_text = body[: matches[-1].start()], matches[-1].group(1)
+    elif verdict := leading_verdict(body, spec):
+        explanation, label_text = verdict
     else:
-        matches = list(CLASSIFICATION_LINE.finditer(body))
-        if not matches:
-            return TeacherOutput(status="unparseable", reason="no 'Classification:' line")
-        last = matches[-1]
-        explanation, label_text = body[: last.start()], last.group(1)
+        return TeacherOutput(status="unparseable", reason="no 'Classification:' line")
     label = map_label(label_text, spec)
     if label is None:
         return TeacherOutput(status="unparseable", reason=f"label {label_text.strip()[:40]!r} matches no verbalizer")

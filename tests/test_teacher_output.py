@@ -43,7 +43,7 @@ def test_markdown_heading_and_reasoning_prefix() -> None:
 
 
 def test_missing_label_line_is_unparseable() -> None:
-    out = parse("Yes, the abstract supports the claim.")
+    out = parse("I think the abstract supports the claim.")
     assert out.status == "unparseable" and "Classification" in out.reason
 
 
@@ -93,3 +93,17 @@ def test_render_target_strips_eog_marker() -> None:
     target = CLINIFACT.render_target(EXPLANATION, 1)
     assert target.endswith("Classification: TRUE") and target.startswith(EXPLANATION)
     assert parse(target).label == 1
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [(f"False. {EXPLANATION}", 0), (f"No, {EXPLANATION}", 0), (f"**TRUE**: {EXPLANATION}", 1), (f"Yes, {EXPLANATION}", 1)],
+)
+def test_opening_verdict_without_classification_line(text: str, label: int) -> None:
+    out = parse(text)
+    assert out.status == "ok" and out.label == label and out.explanation == EXPLANATION
+
+
+def test_opening_word_that_is_no_verdict_stays_unparseable() -> None:
+    assert parse(f"Overall, {EXPLANATION}").status == "unparseable"
+    assert parse(f"The answer is: {EXPLANATION}").status == "unparseable"
