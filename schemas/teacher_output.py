@@ -10,7 +10,7 @@ from schemas.task import TaskSpec
 THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 CLASSIFICATION_LINE = re.compile(r"^[\s>*_#-]*classification[\s*_]*[:：]\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 LEADING_VERDICT = re.compile(r"^\s*\**([A-Za-z0-9:]+)\**\s*[.,:;!]\s+(.+)$", re.DOTALL)
-LABEL_NOISE = re.compile(r"^[\s*_`'\"\[(]+|[\s*_`'\".,;!)\]]+$")
+LABEL_NOISE = re.compile(r"^[\s*_`'\"\[(<]+|[\s*_`'\".,;!)\]>]+$")
 
 
 class TeacherOutput(Strict):

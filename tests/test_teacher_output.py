@@ -19,7 +19,7 @@ def parse(text: str, task=CLINIFACT, finish_reason: str = "stop"):
 @pytest.mark.parametrize(
     "label_text, expected",
     [("TRUE", 1), ("true", 1), ("**TRUE**", 1), ("True.", 1), ('"FALSE"', 0), ("false", 0), ("1", 1), ("0", 0),
-     ("FALSE (the results were not significant)", 0)],
+     ("FALSE (the results were not significant)", 0), ("<TRUE>", 1)],
 )
 def test_verbalizer_variants_map_to_labels(label_text: str, expected: int) -> None:
     out = parse(f"{EXPLANATION}\n\nClassification: {label_text}")
