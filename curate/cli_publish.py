@@ -30,6 +30,9 @@ def publish_cmd(
     push_to_hub: Annotated[str | None, typer.Option("--push-to-hub", help="then upload to this Hub dataset repo")] = None,
 ) -> None:
     """Write train/validation (explanations, targets, provenance) and test (gold labels) as an immutable version."""
+    from datasets import disable_progress_bars
+
+    disable_progress_bars()
     with exit_on_bad_input():
         if push_to_hub:
             check_online()
@@ -54,7 +57,7 @@ def list_cmd(name: Annotated[str, typer.Argument(help="dataset name")], registry
         table.add_column(column)
     for m in manifests:
         splits = ", ".join(f"{s} {i.count}/{i.positives}" for s, i in m.splits.items())
-        table.add_row(m.version, m.parent_version or "–", m.created_at, splits, str(m.review_rounds), m.teacher_model)
+        table.add_row(m.version, m.parent_version or "–", m.created_at[:16], splits, str(m.review_rounds), m.teacher_model)
     console.print(table)
 
 

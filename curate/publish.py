@@ -65,7 +65,8 @@ def refuse_existing(request: PublishRequest) -> Path:
 
 def write_version(staging: Path, data, manifest: DatasetManifest, card: str) -> None:
     """Arrow, Parquet, manifest and card into a staging folder, then check it loads back with the same hashes."""
-    data.save_to_disk(str(staging / ARROW_DIR))
+    empty = {split: 1 for split, dataset in data.items() if len(dataset) == 0}  # else 0 shards: unloadable
+    data.save_to_disk(str(staging / ARROW_DIR), num_shards=empty)
     (staging / PARQUET_DIR).mkdir()
     for split, dataset in data.items():
         dataset.to_parquet(str(staging / PARQUET_DIR / f"{split}.parquet"))

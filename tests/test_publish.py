@@ -195,6 +195,19 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, run, args: list[st
     assert not any((tmp_path / "registry").rglob("*.json")) and not (tmp_path / "cards").exists()
 
 
+def test_a_split_with_nothing_accepted_round_trips(tmp_path: Path):
+    examples = synthetic_examples(4)
+    plan = {ex.id: ["accepted"] if ex.split == "train" else ["truncated"] * 2 for ex in examples}
+    write_run(tmp_path / "run", examples, plan, k=2)
+    result = publish(tmp_path, tmp_path / "run", "1.0.0")
+    assert result.exit_code == 0, result.output
+    version_dir = tmp_path / "registry" / "cf" / "1.0.0"
+    data, manifest = load_version(version_dir)
+    assert (len(data["train"]), len(data["validation"]), manifest.splits["validation"].count) == (4, 0, 0)
+    assert data["validation"].column_names == data["train"].column_names
+    assert pl.read_parquet(version_dir / "parquet" / "validation.parquet").height == 0
+
+
 def test_an_unfinished_run_needs_allow_pending(tmp_path: Path):
     examples = synthetic_examples(6)
     plan = random_plan(examples, 3, seed=0)
