@@ -10,6 +10,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -17,12 +20,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from curate.engines import GenerationRequest  # noqa: E402
+from curate.engines import Engine, GenerationRequest  # noqa: E402
 from curate.engines.default_model import DEFAULT_MODEL_ID, smollm2_path  # noqa: E402
 from curate.engines.hf import HFEngine  # noqa: E402
 from curate.engines.vllm import VLLMEngine  # noqa: E402
 from schemas.task import load_task  # noqa: E402
 
+WARM_UP = GenerationRequest(key="warm-up", messages=[{"role": "user", "content": "Hi"}], seed=0, max_tokens=2)
 CLINIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinifact" / "validation_set.csv"
 
 
@@ -31,19 +35,21 @@ def teacher_requests(rows: int, max_tokens: int) -> list[GenerationRequest]:
     csv.field_size_limit(sys.maxsize)
     task = load_task("clinifact")
     with CLINIFACT.open(newline="") as handle:
-        examples = [row for _, row in zip(range(rows), csv.DictReader(handle))]
+        examples = list(islice(csv.DictReader(handle), rows))
     return [
-        GenerationRequest(key=row["index"], messages=task.teacher_messages(task.render_document(row)), seed=i, max_tokens=max_tokens)
+        GenerationRequest(
+            key=row["index"], messages=task.teacher_messages(task.render_document(row)), seed=i, max_tokens=max_tokens
+        )
         for i, row in enumerate(examples)
     ]
 
 
-def measure(name: str, build, requests: list[GenerationRequest]) -> dict:
-    """Load time, then one warm-up request, then the timed batch: generated tokens, wall time, tokens/s."""
+def measure(name: str, build: Callable[[], Engine], requests: list[GenerationRequest]) -> dict:
+    """Load time, a warm-up request (not a benchmark prompt: no prefix-cache head start), then the timed batch."""
     started = time.perf_counter()
     engine = build()
     load_s = time.perf_counter() - started
-    list(engine.generate([requests[0].model_copy(update={"max_tokens": 2})]))
+    list(engine.generate([WARM_UP]))
     started = time.perf_counter()
     results = list(engine.generate(requests))
     wall_s = time.perf_counter() - started
@@ -68,11 +74,12 @@ def main() -> None:
     args = parser.parse_args()
     requests = teacher_requests(args.rows, args.max_tokens)
     path = str(smollm2_path())
-    runs = [measure("hf", lambda: HFEngine(path, uri="hf:default", model_id=DEFAULT_MODEL_ID, batch_size=args.rows), requests)]
+    hf = partial(HFEngine, path, uri="hf:default", model_id=DEFAULT_MODEL_ID, batch_size=args.rows)
+    runs = [measure("hf", hf, requests)]
     if args.hf_bf16:
-        build = lambda: HFEngine(path, uri="hf:default", model_id=DEFAULT_MODEL_ID, batch_size=args.rows, dtype=torch.bfloat16)  # noqa: E731
-        runs.append({**measure("hf", build, requests), "engine": "hf-bf16"})
-    runs.append(measure("vllm", lambda: VLLMEngine(path, uri="vllm:default", model_id=DEFAULT_MODEL_ID, dtype="bfloat16"), requests))
+        runs.append(measure("hf-bf16", partial(hf, dtype=torch.bfloat16), requests))
+    vllm = partial(VLLMEngine, path, uri="vllm:default", model_id=DEFAULT_MODEL_ID, dtype="bfloat16")
+    runs.append(measure("vllm", vllm, requests))
     by_name = {run["engine"]: run for run in runs}
     report = {
         "model": DEFAULT_MODEL_ID,

@@ -3,6 +3,7 @@
 import csv
 import re
 import sys
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,9 @@ def test_a_request_gives_the_same_text_alone_and_in_a_batch(tiny_engine: HFEngin
 
 
 def test_different_seeds_sample_different_texts(tiny_engine: HFEngine) -> None:
-    results = list(tiny_engine.generate([request(f"s{seed}", PROMPTS[0], seed=seed, max_tokens=12) for seed in range(4)]))
+    results = list(
+        tiny_engine.generate([request(f"s{seed}", PROMPTS[0], seed=seed, max_tokens=12) for seed in range(4)])
+    )
     assert len({r.text for r in results}) == 4
 
 
@@ -78,7 +81,11 @@ def test_finish_reason_and_counts_agree_with_a_longer_run(tiny_engine: HFEngine,
         if long.completion_tokens > 5:
             assert (short.finish_reason, short.completion_tokens) == ("length", 5)
         else:
-            assert (short.finish_reason, short.completion_tokens, short.text) == ("stop", long.completion_tokens, long.text)
+            assert (short.finish_reason, short.completion_tokens, short.text) == (
+                "stop",
+                long.completion_tokens,
+                long.text,
+            )
 
 
 def test_truncate_keeps_the_start_within_the_budget(tiny_engine: HFEngine) -> None:
@@ -119,12 +126,14 @@ def test_a_missing_model_path_names_the_path(tmp_path: Path) -> None:
 def test_smollm2_answers_clinifact_teacher_prompts(smollm2_dir: Path, clinifact_dir: Path) -> None:
     csv.field_size_limit(sys.maxsize)
     with (clinifact_dir / "validation_set.csv").open(newline="") as handle:
-        rows = [row for _, row in zip(range(2), csv.DictReader(handle))]
+        rows = list(islice(csv.DictReader(handle), 2))
     task = load_task("clinifact")
     engine = open_engine("hf:default", batch_size=2)
     assert "SmolLM2" in engine.model_id
     requests = [
-        GenerationRequest(key=row["index"], messages=task.teacher_messages(task.render_document(row)), seed=1, max_tokens=24)
+        GenerationRequest(
+            key=row["index"], messages=task.teacher_messages(task.render_document(row)), seed=1, max_tokens=24
+        )
         for row in rows
     ]
     results = {r.key: r for r in engine.generate(requests)}
@@ -140,7 +149,9 @@ def test_smollm2_answers_clinifact_teacher_prompts(smollm2_dir: Path, clinifact_
 def test_smollm2_stops_at_eos_and_counts_it(smollm2_dir: Path) -> None:
     engine = open_engine(f"hf:{smollm2_dir}")
     messages = [{"role": "system", "content": "You are a terse assistant."}, {"role": "user", "content": "Say hello."}]
-    result = next(engine.generate([GenerationRequest(key="hi", messages=messages, seed=0, max_tokens=48, temperature=0)]))
+    result = next(
+        engine.generate([GenerationRequest(key="hi", messages=messages, seed=0, max_tokens=48, temperature=0)])
+    )
     assert result.finish_reason == "stop" and result.text
     assert result.completion_tokens == engine.count_tokens(result.text) + 1
     engine.close()

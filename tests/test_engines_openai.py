@@ -38,7 +38,11 @@ def test_seeded_requests_against_a_real_server(served: str) -> None:
     assert set(results) == {"a0", "a1", "a2"}
     assert results["a0"].text == results["a1"].text != results["a2"].text
     for result in results.values():
-        assert result.prompt_tokens > 10 and 0 < result.completion_tokens <= 16 and result.finish_reason in ("stop", "length")
+        assert (
+            result.prompt_tokens > 10
+            and 0 < result.completion_tokens <= 16
+            and result.finish_reason in ("stop", "length")
+        )
 
 
 @pytest.mark.slow
@@ -57,7 +61,9 @@ def test_structured_outputs_on_a_real_server(served: str) -> None:
     schema = {"type": "object", "properties": {"label": {"enum": ["TRUE", "FALSE"]}}, "required": ["label"]}
     pattern = r"Classification: (TRUE|FALSE)"
     requests = [
-        ask("json", "Is the sky blue? Answer in JSON.", seed=0, max_tokens=32, constraint=Constraint(json_schema=schema)),
+        ask(
+            "json", "Is the sky blue? Answer in JSON.", seed=0, max_tokens=32, constraint=Constraint(json_schema=schema)
+        ),
         ask("regex", "Is water wet?", seed=0, max_tokens=16, constraint=Constraint(regex=pattern)),
     ]
     results = {r.key: r for r in open_engine(served).generate(requests)}
@@ -85,7 +91,9 @@ class ScriptedServer:
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
         self.authorization.add(request.headers["authorization"])
         if request.url.path.endswith("/models"):
-            return httpx2.Response(200, json={"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "t"}]})
+            return httpx2.Response(
+                200, json={"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "t"}]}
+            )
         return self.complete(request)
 
     async def complete(self, request: httpx2.Request) -> httpx2.Response:
@@ -113,14 +121,20 @@ class ScriptedServer:
 
 def scripted_engine(server: ScriptedServer, **options) -> OpenAIEngine:
     options = {"max_attempts": 3, "backoff_s": 0.001, **options}
-    return OpenAIEngine("http://scripted/v1", "m", uri="openai:http://scripted/v1#m", transport=httpx2.MockTransport(server), **options)
+    return OpenAIEngine(
+        "http://scripted/v1", "m", uri="openai:http://scripted/v1#m", transport=httpx2.MockTransport(server), **options
+    )
 
 
 @pytest.mark.parametrize("failure", [503, 500, 429, httpx2.ConnectError("refused"), httpx2.ReadTimeout("slow")])
 def test_transient_failures_are_retried(failure: int | Exception) -> None:
     server = ScriptedServer([failure, failure])
     result = next(scripted_engine(server).generate([ask("k", "q", seed=5)]))
-    assert (result.finish_reason, result.text, result.completion_tokens) == ("stop", "seed 5\n\nClassification: TRUE", 5)
+    assert (result.finish_reason, result.text, result.completion_tokens) == (
+        "stop",
+        "seed 5\n\nClassification: TRUE",
+        5,
+    )
     assert server.calls == 3
 
 
@@ -172,6 +186,8 @@ def test_token_counts_use_the_tokenizer_when_given(tiny_model_dir: Path) -> None
     text = "Claim: the drug improves survival. Abstract: the trial showed a significant improvement."
     exact = scripted_engine(ScriptedServer(), tokenizer=str(tiny_model_dir))
     estimate = scripted_engine(ScriptedServer())
-    assert exact.count_tokens(text) == len(AutoTokenizer.from_pretrained(tiny_model_dir)(text, add_special_tokens=False)["input_ids"])
+    assert exact.count_tokens(text) == len(
+        AutoTokenizer.from_pretrained(tiny_model_dir)(text, add_special_tokens=False)["input_ids"]
+    )
     assert estimate.count_tokens(text) == math.ceil(len(text) / 4)
     assert estimate.truncate_to_tokens(text, 3) == text[:12]

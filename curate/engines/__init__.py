@@ -23,7 +23,9 @@ def model_location(spec: str) -> tuple[str, str]:
     if path.exists():
         return str(path), model_id
     if location.startswith(("/", ".", "~")) or location.count("/") != 1:
-        raise EngineError(f"model path {location!r} does not exist: pass an existing model folder, a hub id, or 'default'")
+        raise EngineError(
+            f"model path {location!r} does not exist: pass an existing model folder, a hub id, or 'default'"
+        )
     return location, model_id
 
 

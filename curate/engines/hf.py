@@ -82,7 +82,9 @@ class HFEngine:
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
         """Yield the results of each length-sorted batch as soon as that batch is done."""
         if any(r.constraint is not None for r in requests):
-            raise EngineError(f"{self.uri} does not support structured-output constraints: use a vllm: or openai: engine")
+            raise EngineError(
+                f"{self.uri} does not support structured-output constraints: use a vllm: or openai: engine"
+            )
         encoded = sorted(((r, prompt_ids(self.tokenizer, r.messages)) for r in requests), key=lambda p: len(p[1]))
         for start in range(0, len(encoded), self.batch_size):
             yield from self._generate_batch(encoded[start : start + self.batch_size])
@@ -103,10 +105,12 @@ class HFEngine:
         )
         latency = (time.perf_counter() - started) / len(batch)
         new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
-        for (request, ids), generated in zip(batch, new_tokens):
+        for (request, ids), generated in zip(batch, new_tokens, strict=True):
             yield self._result(request, len(ids), generated[: request.max_tokens], latency)
 
-    def _result(self, request: GenerationRequest, prompt_len: int, generated: list[int], latency: float) -> GenerationResult:
+    def _result(
+        self, request: GenerationRequest, prompt_len: int, generated: list[int], latency: float
+    ) -> GenerationResult:
         """Cut at the first end-of-generation token: 'stop' if one came within max_tokens, else 'length'."""
         end = next((i for i, token in enumerate(generated) if token in self.eos_ids), None)
         text_ids = generated if end is None else generated[:end]

