@@ -13,7 +13,7 @@ from transformers import (
 )
 
 from curate.engines.base import EngineError, GenerationRequest, GenerationResult
-from curate.engines.tokens import TokenizerCounter, load_tokenizer, prompt_ids
+from curate.engines.tokens import CountsTokens, TokenizerCounter, load_tokenizer, prompt_ids
 
 
 class SeededSampler(LogitsProcessor):
@@ -52,7 +52,7 @@ def pick_device_and_dtype() -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
-class HFEngine:
+class HFEngine(CountsTokens):
     """transformers `generate` with left padding; requests sorted by prompt length into chunks of `batch_size`."""
 
     supports_constraints = False
@@ -122,12 +122,6 @@ class HFEngine:
             finish_reason="length" if end is None else "stop",
             latency_s=latency,
         )
-
-    def count_tokens(self, text: str) -> int:
-        return self.counter.count(text)
-
-    def truncate_to_tokens(self, text: str, max_tokens: int) -> str:
-        return self.counter.truncate(text, max_tokens)
 
     def close(self) -> None:
         del self.model

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from curate.engines.base import EngineError, GenerationRequest, GenerationResult
-from curate.engines.tokens import CharEstimateCounter, TokenCounter, TokenizerCounter, load_tokenizer
+from curate.engines.tokens import CharEstimateCounter, CountsTokens, TokenCounter, TokenizerCounter, load_tokenizer
 
 try:
     import httpx2
@@ -48,7 +48,7 @@ def backoff_delay(attempt: int, base_s: float) -> float:
     return min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
 
 
-class OpenAIEngine:
+class OpenAIEngine(CountsTokens):
     """Chat completions through `AsyncOpenAI`; the API key comes from OPENAI_API_KEY (default "EMPTY")."""
 
     supports_constraints = True
@@ -183,12 +183,6 @@ class OpenAIEngine:
             finish_reason="length" if choice.finish_reason == "length" else "stop",
             latency_s=latency,
         )
-
-    def count_tokens(self, text: str) -> int:
-        return self.counter.count(text)
-
-    def truncate_to_tokens(self, text: str, max_tokens: int) -> str:
-        return self.counter.truncate(text, max_tokens)
 
     def close(self) -> None:
         """Nothing to release: each `generate` call opens and closes its own client."""

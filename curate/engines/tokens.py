@@ -55,3 +55,15 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
 def prompt_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> list[int]:
     """Chat-template ids with the assistant generation prompt; the template adds BOS itself, so no double BOS."""
     return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"])
+
+
+class CountsTokens:
+    """Engine methods `count_tokens` / `truncate_to_tokens`, delegated to the engine's `counter`."""
+
+    counter: TokenCounter
+
+    def count_tokens(self, text: str) -> int:
+        return self.counter.count(text)
+
+    def truncate_to_tokens(self, text: str, max_tokens: int) -> str:
+        return self.counter.truncate(text, max_tokens)

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoConfig
 
 from curate.engines.base import EngineError, GenerationRequest, GenerationResult
-from curate.engines.tokens import TokenizerCounter, load_tokenizer, prompt_ids
+from curate.engines.tokens import CountsTokens, TokenizerCounter, load_tokenizer, prompt_ids
 
 MAX_MODEL_LEN = 16384
 
@@ -77,7 +77,7 @@ def external_id(internal_id: str) -> str:
     return internal_id.rsplit("-", 1)[0]
 
 
-class VLLMEngine:
+class VLLMEngine(CountsTokens):
     """One in-process `vllm.LLM` with prefix caching; eager mode on CPU (compiling costs minutes for ~10 %)."""
 
     supports_constraints = True
@@ -160,12 +160,6 @@ class VLLMEngine:
             error=None if reason in ("stop", "length") else f"vLLM finish reason {reason!r}",
             latency_s=latency,
         )
-
-    def count_tokens(self, text: str) -> int:
-        return self.counter.count(text)
-
-    def truncate_to_tokens(self, text: str, max_tokens: int) -> str:
-        return self.counter.truncate(text, max_tokens)
 
     def close(self) -> None:
         del self.llm
