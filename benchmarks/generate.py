@@ -2,7 +2,8 @@
 
 rounds (Algorithm 1, batched by round) vs parallel (all K at once) vs a naive loop (one example at a time, trials
 one after another, batch 1), on the hf engine with SmolLM2; optionally the rounds strategy on vLLM too.
-Usage: python benchmarks/generate.py [--examples 16] [--k 5] [--max-tokens 64] [--vllm]
+Usage: python benchmarks/generate.py [--examples 16] [--k 5] [--max-tokens 64] [--engine URI]
+       [--structured-output none|regex|json] [--vllm]
 """
 
 import argparse
@@ -16,7 +17,7 @@ from rich.console import Console
 
 from curate.acceptance import decide, judge, latest_slots, trial_from_result
 from curate.engines import open_engine
-from curate.generate import Plan, request_for, run_trials
+from curate.generate import Plan, constraint_for, request_for, run_trials
 from curate.inputs import load_examples
 from curate.journal import Journal
 from schemas import GenerateConfig, Trial, load_task
@@ -39,9 +40,10 @@ def measure_strategy(plan: Plan, strategy: str, documents: dict) -> dict:
 def measure_naive(plan: Plan, documents: dict) -> dict:
     """Algorithm 1 as written: for each example, trial after trial, one request at a time."""
     slots, engine, start = {}, plan.engine, time.perf_counter()
+    constraint = constraint_for(plan.config, plan.task, engine)
     for example in plan.examples:
         for number in range(1, plan.config.k + 1):
-            request = request_for(plan, example, number, documents[example.id][0], None)
+            request = request_for(plan, example, number, documents[example.id][0], constraint)
             result = next(iter(engine.generate([request])))
             raw = trial_from_result(result, example, number, request.seed, engine.uri, engine.model_id)
             slots[(example.id, number)] = trial = judge(raw, plan.task, plan.config.min_explanation_chars)
@@ -64,35 +66,39 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=16)
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--engine", default="hf:default", help="teacher engine URI")
+    parser.add_argument("--structured-output", default="none", choices=["none", "regex", "json"])
     parser.add_argument("--vllm", action="store_true", help="also run the rounds strategy on vllm:default")
     opts = parser.parse_args()
     task = load_task("clinifact")
     examples = load_examples(CLINIFACT, task, task.input_mapping, "validation")[: opts.examples]
-    config = GenerateConfig(k=opts.k, sampling={"max_tokens": opts.max_tokens, "temperature": 0.7})
-    engine = open_engine("hf:default", batch_size=16)
+    config = GenerateConfig(k=opts.k, sampling={"max_tokens": opts.max_tokens, "temperature": 0.7},
+                            structured_output=opts.structured_output)
+    engine = open_engine(opts.engine, batch_size=16)
     plan = Plan(config, task, {}, examples, engine)
     documents = {ex.id: (task.render_document(ex.fields), False) for ex in examples}
-    results = {"hf_rounds": measure_strategy(plan, "rounds", documents),
-               "hf_parallel": measure_strategy(plan, "parallel", documents),
-               "hf_naive": measure_naive(plan, documents)}
+    results = {"rounds": measure_strategy(plan, "rounds", documents),
+               "parallel": measure_strategy(plan, "parallel", documents),
+               "naive": measure_naive(plan, documents)}
     engine.close()
     if opts.vllm:
         plan.engine = open_engine("vllm:default", batch_size=16)
         results["vllm_rounds"] = measure_strategy(plan, "rounds", documents)
         plan.engine.close()
-    rounds = results["hf_rounds"]
+    rounds = results["rounds"]
     ratios = {
-        "parallel_tokens_over_rounds": round(results["hf_parallel"]["generated_tokens"] / rounds["generated_tokens"], 2),
-        "naive_seconds_over_rounds": round(results["hf_naive"]["seconds"] / rounds["seconds"], 2),
-        "parallel_seconds_over_rounds": round(results["hf_parallel"]["seconds"] / rounds["seconds"], 2),
-        "same_accepted_rounds_parallel": rounds["accepted"] == results["hf_parallel"]["accepted"],
-        "same_accepted_rounds_naive": rounds["accepted"] == results["hf_naive"]["accepted"],
+        "parallel_tokens_over_rounds": round(results["parallel"]["generated_tokens"] / rounds["generated_tokens"], 2),
+        "naive_seconds_over_rounds": round(results["naive"]["seconds"] / rounds["seconds"], 2),
+        "parallel_seconds_over_rounds": round(results["parallel"]["seconds"] / rounds["seconds"], 2),
+        "same_accepted_rounds_parallel": rounds["accepted"] == results["parallel"]["accepted"],
+        "same_accepted_rounds_naive": rounds["accepted"] == results["naive"]["accepted"],
     }
     if "vllm_rounds" in results:
-        ratios["hf_seconds_over_vllm_rounds"] = round(rounds["seconds"] / results["vllm_rounds"]["seconds"], 2)
+        ratios["rounds_seconds_over_vllm_rounds"] = round(rounds["seconds"] / results["vllm_rounds"]["seconds"], 2)
     for result in results.values():
         result["accepted"] = len(result["accepted"])
-    json.dump({"examples": len(examples), "k": opts.k, "max_tokens": opts.max_tokens, **results, "ratios": ratios},
+    json.dump({"engine": opts.engine, "structured_output": opts.structured_output, "examples": len(examples),
+               "k": opts.k, "max_tokens": opts.max_tokens, **results, "ratios": ratios},
               sys.stdout, indent=2)
     print()
 
