@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from curate.acceptance import decide, judge, latest_slots, trial_from_result
+from curate.acceptance import decide, judge, trial_from_result
 from curate.engines import open_engine
 from curate.generate import Plan, constraint_for, request_for, run_trials
 from curate.inputs import load_examples
