@@ -4,6 +4,8 @@ import json
 import re
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
 from schemas.base import Strict
 from schemas.task import TaskSpec
 
@@ -119,15 +121,20 @@ def parse_teacher_output(
     return TeacherOutput(status="ok", label=label, explanation=explanation)
 
 
+def teacher_json_model(spec: TaskSpec) -> type[BaseModel]:
+    """The pydantic model of a structured teacher answer: an explanation and one of the task's verbalizers."""
+    labels = Literal[spec.verbalizers[1], spec.verbalizers[0]]  # type: ignore[valid-type]
+    return create_model(
+        "TeacherAnswer",
+        __config__=ConfigDict(extra="forbid"),
+        explanation=(str, Field(min_length=1)),
+        label=(labels, ...),
+    )
+
+
 def structured_output_schema(spec: TaskSpec) -> dict:
-    """JSON schema the teacher must follow under structured output: an explanation and a verbalized label."""
-    labels = [spec.verbalizers[1], spec.verbalizers[0]]
-    return {
-        "type": "object",
-        "properties": {"explanation": {"type": "string", "minLength": 1}, "label": {"enum": labels}},
-        "required": ["explanation", "label"],
-        "additionalProperties": False,
-    }
+    """JSON schema the teacher must follow under structured output, derived from `teacher_json_model`."""
+    return teacher_json_model(spec).model_json_schema()
 
 
 def structured_output_regex(spec: TaskSpec, max_chars: int = 500) -> str:

@@ -114,3 +114,15 @@ def test_open_slots_skip_errored_slots_of_this_run() -> None:
     assert open_slots("a", slots, 3, "rounds", set()) == [1]
     assert open_slots("a", slots, 3, "rounds", {("a", 1)}) == []
     assert open_slots("a", {}, 3, "parallel", set()) == [1, 2, 3]
+
+
+def test_a_constraint_needs_exactly_one_of_schema_or_regex() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from curate.engines.base import Constraint
+
+    for bad in ({}, {"json_schema": {"type": "object"}, "regex": "x"}):
+        with pytest.raises(ValidationError, match="exactly one"):
+            Constraint(**bad)
+    assert Constraint(regex="x").regex == "x"

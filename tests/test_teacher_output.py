@@ -86,7 +86,7 @@ def test_structured_json_output() -> None:
     out = parse(json.dumps({"explanation": EXPLANATION, "label": "FALSE"}))
     assert out.status == "ok" and out.label == 0
     schema = structured_output_schema(CLINIFACT)
-    assert schema["properties"]["label"]["enum"] == ["TRUE", "FALSE"]
+    assert schema["properties"]["label"]["enum"] == ["TRUE", "FALSE"] and schema["additionalProperties"] is False
 
 
 def test_render_target_strips_eog_marker() -> None:

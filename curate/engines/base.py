@@ -3,7 +3,7 @@
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.base import Strict
 
@@ -13,6 +13,12 @@ class Constraint(Strict):
 
     json_schema: dict[str, Any] | None = None
     regex: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Constraint":
+        if (self.json_schema is None) == (self.regex is None):
+            raise ValueError("a Constraint needs exactly one of json_schema or regex")
+        return self
 
 
 class GenerationRequest(Strict):
