@@ -6,8 +6,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from curate.generate import EXIT_BAD_INPUT, run_generate
-from curate.inputs import InputError, resolve_inputs
+from curate.cli_errors import exit_on_bad_input
+from curate.generate import run_generate
+from curate.inputs import resolve_inputs
 from curate.run_dir import RUN_JSON, read_run_info
 from schemas.config import build_generate_config
 
@@ -46,17 +47,15 @@ def generate_cmd(
         temperature=temperature, top_p=top_p, max_tokens=max_tokens, base_seed=base_seed, batch_size=batch_size,
         concurrency=concurrency,
     )
-    try:
+    with exit_on_bad_input():
         if config is None and (out / RUN_JSON).is_file():
             stored = read_run_info(out).config.model_dump(mode="json", exclude_none=True)
             nested = {**stored.get("sampling", {}), **overrides.pop("sampling", {})}
             overrides = {**stored, **overrides, "sampling": nested}
         settings = build_generate_config(config, overrides)
         resolved = resolve_inputs(inputs, split) if inputs else None
-    except (InputError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    raise typer.Exit(run_generate(settings, resolved, out, limit, dry_run, console))
+        code = run_generate(settings, resolved, out, limit, dry_run, console)
+    raise typer.Exit(code)
 
 
 def decide_cmd(
@@ -66,11 +65,8 @@ def decide_cmd(
     """Re-judge every journaled trial with the current rules and rewrite the accepted/rejected tables."""
     from curate.decide import redecide
 
-    try:
+    with exit_on_bad_input():
         changed, counts = redecide(run_dir, min_explanation_chars)
-    except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
     console.print(
         f"{changed} trial statuses changed; {counts['accepted']} accepted, {counts['discarded']} discarded,"
         f" {counts['pending']} pending of {counts['examples']}"

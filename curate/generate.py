@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from curate.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
 from curate.decide import finalize_run, summarize
-from curate.engines.base import Constraint, Engine, EngineError, GenerationRequest
+from curate.engines.base import Constraint, Engine, GenerationRequest
 from curate.inputs import InputError, input_mapping, load_splits
 from curate.journal import Journal
 from curate.outputs import examples_frame, write_examples
@@ -23,7 +23,7 @@ from schemas.task import TaskSpec, load_task
 from schemas.teacher_output import structured_output_regex, structured_output_schema
 from schemas.trial import Trial
 
-EXIT_DONE, EXIT_PARTIAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_DONE, EXIT_PARTIAL = 0, 1
 
 
 @dataclass
@@ -175,12 +175,8 @@ def run_generate(
     config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Path, limit: int | None, dry_run: bool,
     console: Console,
 ) -> int:
-    """Run (or resume) generation; the exit code is 0 done, 1 partial, 2 bad input."""
-    try:
-        plan = plan_run(config, inputs, run_dir)
-    except (InputError, EngineError, ValueError) as err:
-        console.print(f"[red]error:[/red] {err}")
-        return EXIT_BAD_INPUT
+    """Run (or resume) generation and return 0 (done) or 1 (partial); bad input raises before anything is written."""
+    plan = plan_run(config, inputs, run_dir)
     try:
         engine = plan.engine
         documents = {ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens)
@@ -189,11 +185,7 @@ def run_generate(
         if dry_run:
             dry_run_report(plan, active, documents, console)
             return EXIT_DONE
-        try:
-            constraint_for(config, plan.task, engine)
-        except InputError as err:
-            console.print(f"[red]error:[/red] {err}")
-            return EXIT_BAD_INPUT
+        constraint_for(config, plan.task, engine)
         info = start_run_dir(run_dir, plan, documents)
         journal = Journal(run_dir / TRIALS, Trial)
         slots = latest_slots(journal.load())

@@ -112,3 +112,16 @@ def test_jsonl_parquet_and_saved_dataset_inputs(tmp_path: Path) -> None:
         examples = load_splits({"train": path}, task, task.input_mapping)
         assert [e.id for e in examples] == [str(1000 + i) for i in range(6)]
         assert [e.label for e in examples] == [1, 0, 0, 1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "engine, message",
+    [("llama:foo", "llama:foo"), ("hf:/no/such/model", "/no/such/model"),
+     ("openai:http://127.0.0.1:9/v1#teacher", "cannot reach")],
+)
+def test_unknown_engine_or_unreachable_server_exit_2(tmp_path: Path, engine: str, message: str) -> None:
+    path = write_demo_csv(tmp_path / "train.csv", 3)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["generate", "--out", str(out), "--input", str(path), "--engine", engine])
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and message in result.output and not out.exists()
