@@ -10,7 +10,7 @@ from curate.cli_errors import exit_on_bad_input
 from curate.generate import run_generate
 from curate.inputs import resolve_inputs
 from curate.run_dir import RUN_JSON, read_run_info
-from schemas.config import build_generate_config
+from schemas.config import GenerateConfig, validated_config
 
 console = Console(soft_wrap=True)
 
@@ -52,7 +52,7 @@ def generate_cmd(
             stored = read_run_info(out).config.model_dump(mode="json", exclude_none=True)
             nested = {**stored.get("sampling", {}), **overrides.pop("sampling", {})}
             overrides = {**stored, **overrides, "sampling": nested}
-        settings = build_generate_config(config, overrides)
+        settings = validated_config(GenerateConfig, config, overrides, "generate")
         resolved = resolve_inputs(inputs, split) if inputs else None
         code = run_generate(settings, resolved, out, limit, dry_run, console)
     raise typer.Exit(code)

@@ -3,10 +3,10 @@
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from schemas.base import Strict
-from schemas.config import load_yaml_config
+from schemas.config import validated_config
 
 
 class EvalConfig(Strict):
@@ -26,8 +26,4 @@ class EvalConfig(Strict):
 
 def build_eval_config(path: Path | None, overrides: dict[str, Any]) -> EvalConfig:
     """EvalConfig from an optional YAML file plus CLI overrides; ValueError names the bad field."""
-    data = load_yaml_config(path, overrides) if path else {k: v for k, v in overrides.items() if v is not None}
-    try:
-        return EvalConfig.model_validate(data)
-    except ValidationError as err:
-        raise ValueError(f"invalid evaluate config{f' in {path}' if path else ''}: {err}") from err
+    return validated_config(EvalConfig, path, overrides, "evaluate")

@@ -3,7 +3,7 @@
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field, ValidationError
@@ -11,7 +11,9 @@ from pydantic import Field, ValidationError
 from schemas.base import Strict
 from schemas.task import InputMapping
 
-__all__ = ["GenerateConfig", "InputMapping", "SamplingConfig", "load_yaml_config"]
+__all__ = ["GenerateConfig", "InputMapping", "SamplingConfig", "load_yaml_config", "validated_config"]
+
+ConfigModel = TypeVar("ConfigModel", bound=Strict)
 
 
 class SamplingConfig(Strict):
@@ -56,11 +58,10 @@ def load_yaml_config(path: Path, overrides: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def build_generate_config(path: Path | None, overrides: dict[str, Any]) -> GenerateConfig:
-    """GenerateConfig from an optional YAML file plus CLI overrides; ValueError names the bad field."""
+def validated_config(model: type[ConfigModel], path: Path | None, overrides: dict[str, Any], what: str) -> ConfigModel:
+    """A config model from an optional YAML file plus non-None overrides; ValueError names the file and field."""
     data = load_yaml_config(path, overrides) if path else {k: v for k, v in overrides.items() if v is not None}
     try:
-        return GenerateConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
-        where = f" in {path}" if path else ""
-        raise ValueError(f"invalid generate config{where}: {err}") from err
+        raise ValueError(f"invalid {what} config{f' in {path}' if path else ''}: {err}") from err
