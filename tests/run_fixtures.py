@@ -106,6 +106,14 @@ def synthetic_examples(n_per_split: int, splits: tuple[str, ...] = ("train", "va
     ]
 
 
+def synthetic_run(run_dir: Path, n_per_split: int, k: int, seed: int) -> tuple[Path, list[Example], dict]:
+    """A two-split synthetic run directory from a random plan; returns (run_dir, examples, plan)."""
+    examples = synthetic_examples(n_per_split)
+    plan = random_plan(examples, k, seed=seed)
+    write_run(run_dir, examples, plan, k=k)
+    return run_dir, examples, plan
+
+
 def clinifact_examples(clinifact_dir: Path, n_per_split: int) -> list[Example]:
     """The first rows of CliniFact's train and validation files, read with the task's own mapping."""
     spec = load_task("clinifact")

@@ -14,7 +14,7 @@ from curate.cli import app
 from curate.review import REVIEW_SCHEMA, REVIEWS
 from schemas.dataset_version import load_version, rows_sha256
 from schemas.task import load_task
-from tests.run_fixtures import random_plan, synthetic_examples, write_run
+from tests.run_fixtures import random_plan, synthetic_examples, synthetic_run, write_run
 
 TASK = load_task("clinifact")
 WIDE = {"COLUMNS": "200"}
@@ -28,10 +28,7 @@ def invoke(*args: str):
 @pytest.fixture()
 def run(tmp_path: Path):
     """A synthetic clinifact run (K=3) and its plan."""
-    examples = synthetic_examples(20)
-    plan = random_plan(examples, 3, seed=3)
-    write_run(tmp_path / "run", examples, plan, k=3)
-    return tmp_path / "run", examples, plan
+    return synthetic_run(tmp_path / "run", 20, k=3, seed=3)
 
 
 def publish(tmp_path: Path, run_dir: Path, version: str, *extra: str):

@@ -15,7 +15,7 @@ from curate.review_items import discarded_items
 from curate.review_settings import GUIDELINES
 from schemas.dataset_version import load_version
 from tests.argilla_fixtures import annotator_headers, argilla_env, argilla_server  # noqa: F401 (fixtures)
-from tests.run_fixtures import random_plan, synthetic_examples, write_run
+from tests.run_fixtures import synthetic_run
 
 pytestmark = pytest.mark.slow
 PASSWORD = "reviewer-pw-1"
@@ -33,9 +33,7 @@ def invoke(*args):
 
 def make_run(path: Path) -> Path:
     """A synthetic run whose discarded examples include both classes."""
-    examples = synthetic_examples(30)
-    write_run(path, examples, random_plan(examples, 3, seed=2), k=3)
-    return path
+    return synthetic_run(path, 30, k=3, seed=2)[0]
 
 
 def owner_client(server: dict):

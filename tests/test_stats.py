@@ -20,6 +20,7 @@ from tests.run_fixtures import (
     make_trial,
     random_plan,
     synthetic_examples,
+    synthetic_run,
     write_run,
 )
 
@@ -35,10 +36,7 @@ def expected_outcome(statuses: list[str], k: int) -> str:
 @pytest.fixture()
 def run(tmp_path: Path):
     """A 2-split synthetic run with K=3 and its plan."""
-    examples = synthetic_examples(30)
-    plan = random_plan(examples, 3, seed=7)
-    write_run(tmp_path / "run", examples, plan, k=3)
-    return tmp_path / "run", examples, plan
+    return synthetic_run(tmp_path / "run", 30, k=3, seed=7)
 
 
 @pytest.mark.parametrize("seed", range(5))
