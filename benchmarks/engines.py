@@ -18,13 +18,13 @@ from pathlib import Path
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-from curate.engines import Engine, GenerationRequest  # noqa: E402
-from curate.engines.default_model import DEFAULT_MODEL_ID, smollm2_path  # noqa: E402
-from curate.engines.hf import HFEngine  # noqa: E402
-from curate.engines.vllm import VLLMEngine  # noqa: E402
-from schemas.task import load_task  # noqa: E402
+from curate.engines import Engine, GenerationRequest
+from curate.engines.hf import HFEngine
+from curate.engines.vllm import VLLMEngine
+from schemas.default_model import DEFAULT_MODEL_ID, smollm2_path
+from schemas.task import load_task
 
 WARM_UP = GenerationRequest(key="warm-up", messages=[{"role": "user", "content": "Hi"}], seed=0, max_tokens=2)
 CLINIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinifact" / "validation_set.csv"

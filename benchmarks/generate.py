@@ -15,12 +15,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from curate.acceptance import decide, judge, trial_from_result
 from curate.engines import open_engine
-from curate.generate import Plan, constraint_for, request_for, run_trials
-from curate.inputs import load_examples
-from curate.journal import Journal
+from curate.generation.acceptance import decide, judge, trial_from_result
+from curate.generation.run import Plan, constraint_for, request_for, run_trials
 from schemas import GenerateConfig, Trial, load_task
+from schemas.files import Journal
+from schemas.inputs import load_examples
 
 CLINIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinifact" / "validation_set.csv"
 
@@ -56,9 +56,13 @@ def summary(plan: Plan, slots: dict, seconds: float) -> dict:
     """Tokens, trials, wall time and the accepted (example, trial) pairs of a finished strategy."""
     tokens = sum(t.completion_tokens for t in slots.values())
     decisions = {ex.id: decide(ex.id, slots, plan.config.k) for ex in plan.examples}
-    return {"trials": len(slots), "generated_tokens": tokens, "seconds": round(seconds, 2),
-            "tokens_per_s": round(tokens / seconds, 1),
-            "accepted": sorted((i, d.trial) for i, d in decisions.items() if d.state == "accepted")}
+    return {
+        "trials": len(slots),
+        "generated_tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(tokens / seconds, 1),
+        "accepted": sorted((i, d.trial) for i, d in decisions.items() if d.state == "accepted"),
+    }
 
 
 def main() -> None:
@@ -72,14 +76,17 @@ def main() -> None:
     opts = parser.parse_args()
     task = load_task("clinifact")
     examples = load_examples(CLINIFACT, task, task.input_mapping, "validation")[: opts.examples]
-    config = GenerateConfig(k=opts.k, sampling={"max_tokens": opts.max_tokens, "temperature": 0.7},
-                            structured_output=opts.structured_output)
+    config = GenerateConfig(
+        k=opts.k, sampling={"max_tokens": opts.max_tokens, "temperature": 0.7}, structured_output=opts.structured_output
+    )
     engine = open_engine(opts.engine, batch_size=16)
     plan = Plan(config, task, {}, examples, engine)
     documents = {ex.id: (task.render_document(ex.fields), False) for ex in examples}
-    results = {"rounds": measure_strategy(plan, "rounds", documents),
-               "parallel": measure_strategy(plan, "parallel", documents),
-               "naive": measure_naive(plan, documents)}
+    results = {
+        "rounds": measure_strategy(plan, "rounds", documents),
+        "parallel": measure_strategy(plan, "parallel", documents),
+        "naive": measure_naive(plan, documents),
+    }
     engine.close()
     if opts.vllm:
         plan.engine = open_engine("vllm:default", batch_size=16)
@@ -97,9 +104,19 @@ def main() -> None:
         ratios["rounds_seconds_over_vllm_rounds"] = round(rounds["seconds"] / results["vllm_rounds"]["seconds"], 2)
     for result in results.values():
         result["accepted"] = len(result["accepted"])
-    json.dump({"engine": opts.engine, "structured_output": opts.structured_output, "examples": len(examples),
-               "k": opts.k, "max_tokens": opts.max_tokens, **results, "ratios": ratios},
-              sys.stdout, indent=2)
+    json.dump(
+        {
+            "engine": opts.engine,
+            "structured_output": opts.structured_output,
+            "examples": len(examples),
+            "k": opts.k,
+            "max_tokens": opts.max_tokens,
+            **results,
+            "ratios": ratios,
+        },
+        sys.stdout,
+        indent=2,
+    )
     print()
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from curate.acceptance import decide, latest_slots
-from curate.journal import Journal
-from curate.outcomes import example_outcomes, read_examples, read_trials
-from curate.run_dir import EXAMPLES, TRIALS, RunInfo, write_run_info
-from curate.stats import compute_report
+from curate.generation.acceptance import decide, latest_slots
+from curate.generation.outcomes import example_outcomes, read_examples, read_trials
+from curate.generation.run_dir import EXAMPLES, TRIALS, RunInfo, write_run_info
+from curate.stats.compute import compute_report
 from schemas.config import GenerateConfig
+from schemas.files import Journal
 from schemas.task import load_task
 from schemas.trial import Trial
 
@@ -43,23 +43,55 @@ def build_run(run_dir: Path, n_trials: int, seed: int = 0) -> int:
     last = trial == attempts[example_index]
     status = np.where(last & accepted[example_index], "accepted", FAILURES[rng.integers(0, 5, trial.size)])
     tokens = rng.integers(30, 400, trial.size)
-    trials = pl.DataFrame({
-        "example_id": ids[example_index], "split": splits[example_index], "gold_label": labels[example_index],
-        "trial": trial, "seed": trial * 7919, "status": status, "reason": None, "label": None,
-        "explanation": "The abstract reports a significant improvement in the primary outcome.",
-        "raw_text": "The abstract reports a significant improvement.\n\nClassification: TRUE",
-        "prompt_tokens": 900, "completion_tokens": tokens, "finish_reason": "stop", "engine": "hf:bench",
-        "model_id": "bench-teacher", "latency_s": 0.8, "created_at": 1.7e9 + np.arange(trial.size) * 0.01,
-    }, schema_overrides={"reason": pl.String, "label": pl.Int64})
+    trials = pl.DataFrame(
+        {
+            "example_id": ids[example_index],
+            "split": splits[example_index],
+            "gold_label": labels[example_index],
+            "trial": trial,
+            "seed": trial * 7919,
+            "status": status,
+            "reason": None,
+            "label": None,
+            "explanation": "The abstract reports a significant improvement in the primary outcome.",
+            "raw_text": "The abstract reports a significant improvement.\n\nClassification: TRUE",
+            "prompt_tokens": 900,
+            "completion_tokens": tokens,
+            "finish_reason": "stop",
+            "engine": "hf:bench",
+            "model_id": "bench-teacher",
+            "latency_s": 0.8,
+            "created_at": 1.7e9 + np.arange(trial.size) * 0.01,
+        },
+        schema_overrides={"reason": pl.String, "label": pl.Int64},
+    )
     trials.write_ndjson(run_dir / TRIALS)
-    pl.DataFrame({"id": ids, "split": splits, "label": labels, "document": "Claim: ...", "truncated": False,
-                  "claim": "c", "article_abstract": "a"}).write_parquet(run_dir / EXAMPLES)
+    pl.DataFrame(
+        {
+            "id": ids,
+            "split": splits,
+            "label": labels,
+            "document": "Claim: ...",
+            "truncated": False,
+            "claim": "c",
+            "article_abstract": "a",
+        }
+    ).write_parquet(run_dir / EXAMPLES)
     spec, config = load_task("clinifact"), GenerateConfig(k=K, engine="hf:bench")
-    write_run_info(run_dir, RunInfo(
-        config=config, config_hash=config.identity_hash(), task_spec=spec.model_dump(mode="json"),
-        task_spec_hash=spec.spec_hash(), inputs={}, model_id="bench-teacher", created_at=0, updated_at=0,
-        tool_version="bench",
-    ))
+    write_run_info(
+        run_dir,
+        RunInfo(
+            config=config,
+            config_hash=config.identity_hash(),
+            task_spec=spec.model_dump(mode="json"),
+            task_spec_hash=spec.spec_hash(),
+            inputs={},
+            model_id="bench-teacher",
+            created_at=0,
+            updated_at=0,
+            tool_version="bench",
+        ),
+    )
     return trial.size
 
 
@@ -89,13 +121,21 @@ def main() -> None:
         slow = python_outcomes(prefix)
         python_prefix_s = time.perf_counter() - start
         agree = all(slow[eid] == state for eid, state in fast.select("id", "outcome").iter_rows())
-    print(json.dumps({
-        "trials": n, "journal_mb": journal_mb, "report_s": round(report_s, 2),
-        "accepted": sum(t.generated.negative + t.generated.positive for t in report.table7.values()),
-        "prefix_trials": m, "outcomes_polars_s": round(polars_prefix_s, 3),
-        "outcomes_python_s": round(python_prefix_s, 3), "speedup": round(python_prefix_s / polars_prefix_s, 1),
-        "outcomes_agree": agree,
-    }))
+    print(
+        json.dumps(
+            {
+                "trials": n,
+                "journal_mb": journal_mb,
+                "report_s": round(report_s, 2),
+                "accepted": sum(t.generated.negative + t.generated.positive for t in report.table7.values()),
+                "prefix_trials": m,
+                "outcomes_polars_s": round(polars_prefix_s, 3),
+                "outcomes_python_s": round(python_prefix_s, 3),
+                "speedup": round(python_prefix_s / polars_prefix_s, 1),
+                "outcomes_agree": agree,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

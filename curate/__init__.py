@@ -1,1 +1,1 @@
-"""Data curation: teacher engines, K-trial acceptance, journal, stats, review and publishing."""
+"""Data curation by feature: `generation`, `stats`, `review`, `publish`; `engines` is the public teacher API."""

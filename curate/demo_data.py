@@ -4,18 +4,43 @@ import csv
 import sys
 from pathlib import Path
 
-DRUGS = ["Atorvastatin", "Metformin", "Apixaban", "Semaglutide", "Dapagliflozin", "Ticagrelor", "Empagliflozin",
-         "Rivaroxaban", "Sacubitril-valsartan", "Tirzepatide", "Colchicine", "Finerenone", "Canagliflozin",
-         "Evolocumab", "Ezetimibe"]
-OUTCOMES = [("HbA1c at 26 weeks", "glycaemic control"), ("major adverse cardiovascular events", "cardiovascular risk"),
-            ("all-cause mortality at 12 months", "survival"), ("hospitalisation for heart failure", "heart failure"),
-            ("LDL cholesterol at 12 weeks", "lipid lowering"), ("body weight at 52 weeks", "weight loss")]
-POSITIVE = ("{drug} significantly reduced {outcome} compared with placebo (hazard ratio 0.78, 95% CI 0.66-0.91;"
-            " p=0.002). The primary endpoint was met and adverse events were similar between groups.")
-NEGATIVE = ("There was no significant difference in {outcome} between {drug} and placebo (hazard ratio 0.97,"
-            " 95% CI 0.84-1.12; p=0.68). The primary endpoint was not met.")
-BACKGROUND = ("{topic} remains a major clinical problem. This article describes the design and rationale of a"
-              " randomised trial of {drug}; results will be reported separately.")
+DRUGS = [
+    "Atorvastatin",
+    "Metformin",
+    "Apixaban",
+    "Semaglutide",
+    "Dapagliflozin",
+    "Ticagrelor",
+    "Empagliflozin",
+    "Rivaroxaban",
+    "Sacubitril-valsartan",
+    "Tirzepatide",
+    "Colchicine",
+    "Finerenone",
+    "Canagliflozin",
+    "Evolocumab",
+    "Ezetimibe",
+]
+OUTCOMES = [
+    ("HbA1c at 26 weeks", "glycaemic control"),
+    ("major adverse cardiovascular events", "cardiovascular risk"),
+    ("all-cause mortality at 12 months", "survival"),
+    ("hospitalisation for heart failure", "heart failure"),
+    ("LDL cholesterol at 12 weeks", "lipid lowering"),
+    ("body weight at 52 weeks", "weight loss"),
+]
+POSITIVE = (
+    "{drug} significantly reduced {outcome} compared with placebo (hazard ratio 0.78, 95% CI 0.66-0.91;"
+    " p=0.002). The primary endpoint was met and adverse events were similar between groups."
+)
+NEGATIVE = (
+    "There was no significant difference in {outcome} between {drug} and placebo (hazard ratio 0.97,"
+    " 95% CI 0.84-1.12; p=0.68). The primary endpoint was not met."
+)
+BACKGROUND = (
+    "{topic} remains a major clinical problem. This article describes the design and rationale of a"
+    " randomised trial of {drug}; results will be reported separately."
+)
 
 
 def demo_rows(count: int = 30) -> list[dict[str, str]]:
@@ -28,8 +53,9 @@ def demo_rows(count: int = 30) -> list[dict[str, str]]:
         template = (POSITIVE, NEGATIVE, BACKGROUND)[kind]
         abstract = template.format(drug=drug, outcome=outcome, topic=topic.capitalize())
         claim = f"{drug} is superior to placebo in terms of {outcome}."
-        rows.append({"index": str(1000 + index), "claim": claim, "article_abstract": abstract,
-                     "label": ("1", "0", "2")[kind]})
+        rows.append(
+            {"index": str(1000 + index), "claim": claim, "article_abstract": abstract, "label": ("1", "0", "2")[kind]}
+        )
     return rows
 
 

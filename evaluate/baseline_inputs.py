@@ -9,8 +9,13 @@ from schemas.task import TaskSpec, load_task
 
 
 def baseline_splits(
-    dataset: Path | None, train: Path | None, validation: Path | None, test: Path | None, task: str | None,
-    split: str, method: str,
+    dataset: Path | None,
+    train: Path | None,
+    validation: Path | None,
+    test: Path | None,
+    task: str | None,
+    split: str,
+    method: str,
 ) -> tuple[dict[str, list[Example]], TaskSpec, dict[str, Any]]:
     """{'evaluate': ..., 'train': ..., 'validation': ...} (the last two where available), the task, the source."""
     if (dataset is None) == (test is None):

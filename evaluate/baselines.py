@@ -5,25 +5,25 @@ from typing import Literal
 
 import numpy as np
 
-from curate.engines.base import Engine, GenerationRequest, GenerationResult
-from curate.seeds import trial_seed
-from curate.truncation import fit_document
+from curate.engines import Engine, GenerationRequest, GenerationResult, trial_seed
 from evaluate.config import EvalConfig
 from evaluate.io import PredictionRow
 from schemas.example import Example
 from schemas.task import TaskSpec
 from schemas.teacher_output import parse_teacher_output
+from schemas.truncation import fit_document
 
 Method = Literal["verbalized-prob", "label", "self-consistency"]
 PROBABILITY_LINE = re.compile(r"probability[^:\n]*[:：]\s*([0-9]*\.?[0-9]+)\s*(%?)", re.IGNORECASE)
 PROBABILITY_INSTRUCTION = (
-    "\n\nAfter the Classification line, add one last line of the form \"Probability: <p>\", where <p> is your"
+    '\n\nAfter the Classification line, add one last line of the form "Probability: <p>", where <p> is your'
     " probability, between 0 and 1, that the answer is {positive}."
 )
 
 
-def baseline_requests(examples: list[Example], task: TaskSpec, engine: Engine, method: Method, config: EvalConfig
-                      ) -> list[GenerationRequest]:
+def baseline_requests(
+    examples: list[Example], task: TaskSpec, engine: Engine, method: Method, config: EvalConfig
+) -> list[GenerationRequest]:
     """The engine requests of a baseline: one per example, or `votes` seeded samples for self-consistency."""
     requests = []
     for example in examples:
@@ -35,8 +35,14 @@ def baseline_requests(examples: list[Example], task: TaskSpec, engine: Engine, m
         votes = config.votes if method == "self-consistency" else 1
         temperature = config.vote_temperature if method == "self-consistency" else config.temperature
         requests += [
-            GenerationRequest(key=f"{example.id}/{vote}", messages=messages,
-                              seed=trial_seed(config.seed, example.id, vote), max_tokens=config.max_new_tokens, temperature=temperature, top_p=config.top_p)
+            GenerationRequest(
+                key=f"{example.id}/{vote}",
+                messages=messages,
+                seed=trial_seed(config.seed, example.id, vote),
+                max_tokens=config.max_new_tokens,
+                temperature=temperature,
+                top_p=config.top_p,
+            )
             for vote in range(votes)
         ]
     return requests
@@ -62,8 +68,9 @@ def read_probability(text: str) -> float | None:
     return value if 0.0 <= value <= 1.0 else None
 
 
-def baseline_rows(examples: list[Example], results: dict[str, GenerationResult], task: TaskSpec, method: Method,
-                  votes: int) -> list[PredictionRow]:
+def baseline_rows(
+    examples: list[Example], results: dict[str, GenerationResult], task: TaskSpec, method: Method, votes: int
+) -> list[PredictionRow]:
     """Prediction rows from the completions; self-consistency's probability is the share of positive votes among
     the runs that gave a label (unparseable runs are excluded per example)."""
     rows = []
@@ -79,6 +86,9 @@ def baseline_rows(examples: list[Example], results: dict[str, GenerationResult],
             verbal, status = read_label(result, task)
             text = result.text
             p = read_probability(text) if method == "verbalized-prob" else None if verbal is None else float(verbal)
-        rows.append(PredictionRow(id=example.id, gold=example.label, p_head=p, text=text, verbalized_label=verbal,
-                                  parse_status=status))
+        rows.append(
+            PredictionRow(
+                id=example.id, gold=example.label, p_head=p, text=text, verbalized_label=verbal, parse_status=status
+            )
+        )
     return rows

@@ -1,19 +1,15 @@
 """`evaluate`: dual-output inference, metrics, checkpoint selection, LLM judge, baselines and reports."""
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 
-from curate.engines.base import EngineError
 from evaluate.config import EvalConfig, build_eval_config
 from evaluate.io import MetricsFile
+from schemas.exits import exit_on_bad_input, fail
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-console = Console(stderr=True)
-EXIT_BAD_INPUT = 2
 BaselineMethod = Literal["verbalized-prob", "label", "self-consistency", "tfidf-logreg"]
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="EvalConfig YAML; options below override it")]
@@ -25,18 +21,10 @@ ThresholdsOpt = Annotated[
 ]
 
 
-def guarded(action: Callable[[], object]) -> object:
-    """Run a command body; bad input becomes one clear line and exit code 2."""
-    try:
-        return action()
-    except (ValueError, EngineError, OSError) as err:
-        console.print(f"[red]error:[/red] {err}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from err
-
-
 def eval_config(path: Path | None, **overrides: object) -> EvalConfig:
     """The EvalConfig of a command (file + CLI overrides), exit 2 when invalid."""
-    return guarded(lambda: build_eval_config(path, overrides))
+    with exit_on_bad_input():
+        return build_eval_config(path, overrides)
 
 
 def show(summary: MetricsFile, out: Path) -> None:
@@ -66,8 +54,8 @@ def run(
 
     cfg = eval_config(config, max_new_tokens=max_new_tokens, batch_size=batch_size, n_bootstrap=n_bootstrap)
     target = out or checkpoint / "eval" / split
-    summary = guarded(lambda: evaluate_checkpoint(checkpoint, dataset, split, target, cfg, thresholds, name, seed,
-                                                  device))
+    with exit_on_bad_input():
+        summary = evaluate_checkpoint(checkpoint, dataset, split, target, cfg, thresholds, name, seed, device)
     show(summary, target)
 
 
@@ -90,10 +78,12 @@ def select_cmd(
     def predict_dev(checkpoint: Path) -> None:
         if dataset is None:
             raise ValueError(f"{checkpoint} has no dev predictions yet: pass --dataset to compute them")
-        evaluate_checkpoint(checkpoint, dataset, "validation", dev_eval_dir(checkpoint), cfg, None, "clsgen", None,
-                            device)
+        evaluate_checkpoint(
+            checkpoint, dataset, "validation", dev_eval_dir(checkpoint), cfg, None, "clsgen", None, device
+        )
 
-    selection = guarded(lambda: select_epoch(run_dir, predict_dev))
+    with exit_on_bad_input():
+        selection = select_epoch(run_dir, predict_dev)
     for score in selection.epochs:
         typer.echo(f"epoch {score.epoch}: quality {score.quality:+.3f}  {score.metrics}")
     for key, reason in selection.left_out.items():
@@ -113,13 +103,23 @@ def judge(
     """LLM-as-judge: rationale-label inconsistency, kappa_RL and readability; journaled, resumable."""
     cfg = eval_config(config)
     folder = predictions if predictions.is_dir() else predictions.parent
-    summary = guarded(lambda: judge_folder(predictions, folder, engine, task, out or folder / "judge", cfg, limit))
-    typer.echo(f"RLI {summary.rli}, kappa_RL {summary.kappa_rl}, readability {summary.readability_mean}"
-               f" over {summary.n_judged} rationales; wrote {out or folder / 'judge'}")
+    with exit_on_bad_input():
+        summary = judge_folder(predictions, folder, engine, task, out or folder / "judge", cfg, limit)
+    typer.echo(
+        f"RLI {summary.rli}, kappa_RL {summary.kappa_rl}, readability {summary.readability_mean}"
+        f" over {summary.n_judged} rationales; wrote {out or folder / 'judge'}"
+    )
 
 
-def judge_folder(predictions: Path, folder: Path, engine_uri: str, task_name: str | None, out: Path, cfg: EvalConfig,
-                 limit: int | None):
+def judge_folder(
+    predictions: Path,
+    folder: Path,
+    engine_uri: str,
+    task_name: str | None,
+    out: Path,
+    cfg: EvalConfig,
+    limit: int | None,
+):
     """Read the predictions and their task, open the judge engine and judge them."""
     from curate.engines import open_engine
     from evaluate.io import METRICS, read_metrics, read_predictions
@@ -133,11 +133,8 @@ def judge_folder(predictions: Path, folder: Path, engine_uri: str, task_name: st
         task = TaskSpec.model_validate(read_metrics(folder).source["task_spec"])
     else:
         raise ValueError(f"{folder} has no metrics.json naming the task: pass --task")
-    engine = open_engine(engine_uri, batch_size=cfg.batch_size, concurrency=cfg.concurrency)
-    try:
+    with open_engine(engine_uri, batch_size=cfg.batch_size, concurrency=cfg.concurrency) as engine:
         return judge_predictions(rows, task, engine, out, cfg.judge_max_tokens, str(predictions.resolve()))
-    finally:
-        engine.close()
 
 
 @app.command()
@@ -164,17 +161,19 @@ def baseline(
     from evaluate.pipeline import engine_baseline, tfidf_baseline
 
     cfg = eval_config(config, max_new_tokens=max_new_tokens, votes=votes, n_bootstrap=n_bootstrap)
-    splits, task_spec, source = guarded(lambda: baseline_splits(dataset, train, validation, test, task, split, method))
-    evaluated = splits["evaluate"][:limit]
-    if method == "tfidf-logreg":
-        summary = guarded(lambda: tfidf_baseline(splits["train"], splits.get("validation"), evaluated, task_spec, split,
-                                                 out, cfg, name or method, source))
-    else:
-        if engine is None:
-            console.print(f"[red]error:[/red] --method {method} needs --engine URI (e.g. hf:default)")
-            raise typer.Exit(EXIT_BAD_INPUT)
-        summary = guarded(lambda: engine_baseline(evaluated, task_spec, engine, method, split, out, cfg, thresholds,
-                                                  name or method, source))
+    if method != "tfidf-logreg" and engine is None:
+        raise fail(f"--method {method} needs --engine URI (e.g. hf:default)")
+    with exit_on_bad_input():
+        splits, task_spec, source = baseline_splits(dataset, train, validation, test, task, split, method)
+        evaluated = splits["evaluate"][:limit]
+        if method == "tfidf-logreg":
+            summary = tfidf_baseline(
+                splits["train"], splits.get("validation"), evaluated, task_spec, split, out, cfg, name or method, source
+            )
+        else:
+            summary = engine_baseline(
+                evaluated, task_spec, engine, method, split, out, cfg, thresholds, name or method, source
+            )
     show(summary, out)
 
 
@@ -187,5 +186,6 @@ def report(
     """Table 2 / Table 3 style markdown over methods (mean ± std over seeds), ROC and reliability plots."""
     from evaluate.report import write_report
 
-    path = guarded(lambda: write_report(folders, out, training_run))
+    with exit_on_bad_input():
+        path = write_report(folders, out, training_run)
     typer.echo(f"wrote {path}")

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from curate.inputs import input_mapping, load_examples
 from schemas.dataset_version import load_version
 from schemas.example import Example
+from schemas.inputs import input_mapping, load_examples
 from schemas.task import TaskSpec
 
 

@@ -4,9 +4,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.engines.base import Engine, GenerationRequest, GenerationResult
-from curate.journal import Journal
-from curate.run_dir import atomic_write_bytes
+from curate.engines import Engine, GenerationRequest, GenerationResult
+from schemas.files import Journal, atomic_write_bytes
 
 CALLS = "calls.jsonl"
 CALLS_INFO = "calls.json"

@@ -7,9 +7,9 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import Field, ValidationError
 
-from curate.run_dir import atomic_write_bytes, atomic_write_parquet
 from evaluate.metrics import ReliabilityBin, Thresholds
 from schemas.base import Strict
+from schemas.files import atomic_write_bytes, atomic_write_parquet
 
 PREDICTIONS = "predictions.parquet"
 METRICS = "metrics.json"

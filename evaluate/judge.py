@@ -10,12 +10,12 @@ import polars as pl
 from pydantic import Field, ValidationError, field_validator
 from sklearn.metrics import cohen_kappa_score
 
-from curate.engines.base import Engine, GenerationRequest
-from curate.run_dir import atomic_write_bytes, atomic_write_parquet
+from curate.engines import Engine, GenerationRequest
 from evaluate.engine_calls import check_call_settings, run_journaled
 from evaluate.io import PredictionRow
 from evaluate.judge_prompts import JUDGE_SYSTEM, PROMPTS
 from schemas.base import Strict
+from schemas.files import atomic_write_bytes, atomic_write_parquet
 from schemas.task import TaskSpec
 from schemas.teacher_output import THINK_BLOCK, map_label, parse_teacher_output
 
@@ -91,8 +91,9 @@ def parse_answer(text: str, kind: Kind, task: TaskSpec) -> tuple[Any, str | None
 
 def mentioned_label(text: str, task: TaskSpec) -> int | None:
     """The one label whose verbalizer appears verbatim as a word in a sentence (`The label "FALSE" is ...`)."""
-    found = {label for label, verbal in task.verbalizers.items()
-             if re.search(rf"(?<!\w){re.escape(verbal)}(?!\w)", text)}
+    found = {
+        label for label, verbal in task.verbalizers.items() if re.search(rf"(?<!\w){re.escape(verbal)}(?!\w)", text)
+    }
     return found.pop() if len(found) == 1 else None
 
 
@@ -130,8 +131,9 @@ def rationale(row: PredictionRow, task: TaskSpec) -> str | None:
     return re.sub(r"^\s*(reasoning|explanation)\s*:\s*", "", text.strip(), flags=re.IGNORECASE) or None
 
 
-def judge_requests(row_id: str, text: str, label: int | None, task: TaskSpec, max_tokens: int
-                   ) -> list[GenerationRequest]:
+def judge_requests(
+    row_id: str, text: str, label: int | None, task: TaskSpec, max_tokens: int
+) -> list[GenerationRequest]:
     """The greedy judge prompts for one rationale (RLI only when the text states a label)."""
     labels = " or ".join(task.verbalizers[value] for value in (1, 0))
     stated = None if label is None else task.verbalizers[label]
@@ -139,8 +141,10 @@ def judge_requests(row_id: str, text: str, label: int | None, task: TaskSpec, ma
     return [
         GenerationRequest(
             key=f"{row_id}/{kind}",
-            messages=[{"role": "system", "content": JUDGE_SYSTEM},
-                      {"role": "user", "content": prompt.format(**values)}],
+            messages=[
+                {"role": "system", "content": JUDGE_SYSTEM},
+                {"role": "user", "content": prompt.format(**values)},
+            ],
             seed=0,
             max_tokens=max_tokens,
             temperature=0.0,
@@ -155,8 +159,16 @@ def judge_predictions(
 ) -> JudgeSummary:
     """Ask the judge about every rationale (RLI for those with a verbalized label); write judgments and
     judge.json to `out`."""
-    check_call_settings(out, {"engine": engine.uri, "predictions": source, "max_tokens": max_tokens,
-                              "prompts": PROMPTS, "task_spec": task.spec_hash()})
+    check_call_settings(
+        out,
+        {
+            "engine": engine.uri,
+            "predictions": source,
+            "max_tokens": max_tokens,
+            "prompts": PROMPTS,
+            "task_spec": task.spec_hash(),
+        },
+    )
     judged = [(row, text) for row in rows if (text := rationale(row, task))]
     requests = [r for row, text in judged for r in judge_requests(row.id, text, row.verbalized_label, task, max_tokens)]
     results = run_journaled(engine, requests, out)
@@ -168,14 +180,23 @@ def judge_predictions(
             if result is None:  # no RLI for a text without a label
                 answers[kind] = None
                 continue
-            value, reason = (None, f"engine error: {result.error}") if result.finish_reason == "error" else (
-                parse_answer(result.text, kind, task)
+            value, reason = (
+                (None, f"engine error: {result.error}")
+                if result.finish_reason == "error"
+                else (parse_answer(result.text, kind, task))
             )
             answers[kind] = value
             failures += [f"{kind}: {reason}"] if reason else []
-        judgments.append(Judgment(id=row.id, verbalized_label=row.verbalized_label, rli=answers["rli"],
-                                  judge_label=answers["label"], readability=answers["readability"],
-                                  failures="; ".join(failures) or None))
+        judgments.append(
+            Judgment(
+                id=row.id,
+                verbalized_label=row.verbalized_label,
+                rli=answers["rli"],
+                judge_label=answers["label"],
+                readability=answers["readability"],
+                failures="; ".join(failures) or None,
+            )
+        )
     summary = summarize_judgments(judgments, len(rows), engine)
     atomic_write_parquet(pl.DataFrame([j.model_dump() for j in judgments], schema=judgment_schema()), out / JUDGMENTS)
     atomic_write_bytes(out / JUDGE_JSON, summary.model_dump_json(indent=2).encode())
@@ -184,16 +205,27 @@ def judge_predictions(
 
 def judgment_schema() -> dict[str, pl.DataType]:
     """Parquet column types of `judgments.parquet` (so an empty file still has them)."""
-    return {"id": pl.String, "verbalized_label": pl.Int64, "rli": pl.String, "judge_label": pl.Int64,
-            "readability": pl.Int64, "failures": pl.String}
+    return {
+        "id": pl.String,
+        "verbalized_label": pl.Int64,
+        "rli": pl.String,
+        "judge_label": pl.Int64,
+        "readability": pl.Int64,
+        "failures": pl.String,
+    }
 
 
 def summarize_judgments(judgments: list[Judgment], n_predictions: int, engine: Engine) -> JudgeSummary:
     """RLI rate, kappa_RL and readability over the answers the judge gave in a readable form."""
     reasons: dict[str, str] = {}
     verdicts = [j.rli for j in judgments if j.rli is not None]
-    pairs = np.array([(j.judge_label, j.verbalized_label) for j in judgments
-                      if j.judge_label is not None and j.verbalized_label is not None])
+    pairs = np.array(
+        [
+            (j.judge_label, j.verbalized_label)
+            for j in judgments
+            if j.judge_label is not None and j.verbalized_label is not None
+        ]
+    )
     scores = np.array([j.readability for j in judgments if j.readability is not None], dtype=float)
     rli = float(np.mean([v == "inconsistent" for v in verdicts])) if verdicts else None
     kappa_rl = None

@@ -2,8 +2,9 @@
 
 Conventions: `p` is the head's P(positive) (NaN where a baseline gave none: those rows count only for
 parsability); `verbal` is the verbalized label, NaN where the text gave none. A row is predicted positive when
-`p >= threshold`. Metrics that involve the verbalized label (AUROC-alignment, kappa) use the rows whose text gave a label. ECE is over the
-positive-class probability with 15 equal-width bins, right-closed like `sklearn.calibration.calibration_curve`.
+`p >= threshold`. Metrics that involve the verbalized label (AUROC-alignment, kappa) use the rows whose text
+gave a label. ECE is over the positive-class probability with 15 equal-width bins, right-closed like
+`sklearn.calibration.calibration_curve`.
 An undefined metric raises `UndefinedMetric` with the reason; `compute_metrics` turns it into `null` + reason.
 """
 
@@ -213,7 +214,8 @@ def compute_metrics(
         if name not in values:
             values[name] = None
             reasons[name] = (
-                "no dev-tuned threshold for it: run `evaluate select RUN` or pass --thresholds" if thresholds is None
+                "no dev-tuned threshold for it: run `evaluate select RUN` or pass --thresholds"
+                if thresholds is None
                 else "its threshold could not be tuned on dev (see the thresholds' source)"
             )
     return values, reasons

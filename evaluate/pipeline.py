@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.run_dir import atomic_write_bytes
 from evaluate.config import EvalConfig
 from evaluate.io import METRICS, PREDICTIONS, MetricsFile, PredictionRow, write_metrics, write_predictions
 from evaluate.metrics import Thresholds, tune_thresholds
 from evaluate.select import SELECTION, Selection, selected_thresholds
 from evaluate.summary import arrays, summarize
+from schemas.files import atomic_write_bytes
 from schemas.task import TaskSpec
 
 TUNED_THRESHOLDS = "tuned_thresholds.json"
@@ -32,7 +32,9 @@ def load_thresholds(path: Path) -> tuple[Thresholds, str]:
             return Selection.model_validate(data).thresholds, str(path)
         tuned = TunedThresholds.model_validate(data)
     except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read thresholds from {path}: {err}; pass a selection.json or tuned_thresholds.json")
+        raise ValueError(
+            f"cannot read thresholds from {path}: {err}; pass a selection.json or tuned_thresholds.json"
+        ) from err
     return Thresholds(f1=tuned.f1, kappa=tuned.kappa), str(path)
 
 
@@ -73,18 +75,34 @@ def evaluate_checkpoint(
     found = load_thresholds(thresholds_path) if thresholds_path else selected_thresholds(checkpoint)
     rows = predict(loaded, examples, config)
     summary = summarize(
-        rows, method=name, split=split, thresholds=found[0] if found else None,
-        threshold_source=found[1] if found else None, n_bootstrap=config.n_bootstrap, seed=seed,
-        source={"checkpoint": str(checkpoint), "dataset": str(dataset), **task_source(loaded.task),
-                "config": config.model_dump()},
+        rows,
+        method=name,
+        split=split,
+        thresholds=found[0] if found else None,
+        threshold_source=found[1] if found else None,
+        n_bootstrap=config.n_bootstrap,
+        seed=seed,
+        source={
+            "checkpoint": str(checkpoint),
+            "dataset": str(dataset),
+            **task_source(loaded.task),
+            "config": config.model_dump(),
+        },
     )
     write_outputs(rows, summary, out)
     return summary
 
 
 def tfidf_baseline(
-    train: list, validation: list | None, test: list, task: TaskSpec, split: str, out: Path, config: EvalConfig,
-    name: str, source: dict[str, Any],
+    train: list,
+    validation: list | None,
+    test: list,
+    task: TaskSpec,
+    split: str,
+    out: Path,
+    config: EvalConfig,
+    name: str,
+    source: dict[str, Any],
 ) -> MetricsFile:
     """`evaluate baseline --method tfidf-logreg`: fit on train, tune the F1 threshold on validation if given."""
     from evaluate.tfidf import fit_tfidf_logreg, predict_tfidf_logreg
@@ -95,16 +113,31 @@ def tfidf_baseline(
         thresholds, _ = tune_thresholds(*arrays(predict_tfidf_logreg(model, validation, task)))
         threshold_source = "validation split (tuned by this command)"
     rows = predict_tfidf_logreg(model, test, task)
-    summary = summarize(rows, method=name, split=split, thresholds=thresholds, threshold_source=threshold_source,
-                        n_bootstrap=config.n_bootstrap, seed=config.seed,
-                        source={**source, **task_source(task), "n_train": len(train)})
+    summary = summarize(
+        rows,
+        method=name,
+        split=split,
+        thresholds=thresholds,
+        threshold_source=threshold_source,
+        n_bootstrap=config.n_bootstrap,
+        seed=config.seed,
+        source={**source, **task_source(task), "n_train": len(train)},
+    )
     write_outputs(rows, summary, out)
     return summary
 
 
 def engine_baseline(
-    examples: list, task: TaskSpec, engine_uri: str, method: str, split: str, out: Path, config: EvalConfig,
-    thresholds_path: Path | None, name: str, source: dict[str, Any],
+    examples: list,
+    task: TaskSpec,
+    engine_uri: str,
+    method: str,
+    split: str,
+    out: Path,
+    config: EvalConfig,
+    thresholds_path: Path | None,
+    name: str,
+    source: dict[str, Any],
 ) -> MetricsFile:
     """`evaluate baseline --method verbalized-prob|label|self-consistency`: journaled engine calls in `out`."""
     from curate.engines import open_engine
@@ -112,17 +145,29 @@ def engine_baseline(
     from evaluate.engine_calls import check_call_settings, run_journaled
 
     found = load_thresholds(thresholds_path) if thresholds_path else None
-    engine = open_engine(engine_uri, batch_size=config.batch_size, concurrency=config.concurrency)
-    try:
-        check_call_settings(out, {"engine": engine_uri, "method": method, **source, "config": config.model_dump(),
-                                  "task_spec": task.spec_hash()})
+    with open_engine(engine_uri, batch_size=config.batch_size, concurrency=config.concurrency) as engine:
+        check_call_settings(
+            out,
+            {
+                "engine": engine_uri,
+                "method": method,
+                **source,
+                "config": config.model_dump(),
+                "task_spec": task.spec_hash(),
+            },
+        )
         results = run_journaled(engine, baseline_requests(examples, task, engine, method, config), out)
         model_id = engine.model_id
-    finally:
-        engine.close()
     rows = baseline_rows(examples, results, task, method, config.votes)
-    summary = summarize(rows, method=name, split=split, thresholds=found[0] if found else None,
-                        threshold_source=found[1] if found else None, n_bootstrap=config.n_bootstrap, seed=config.seed,
-                        source={**source, **task_source(task), "engine": engine_uri, "model_id": model_id})
+    summary = summarize(
+        rows,
+        method=name,
+        split=split,
+        thresholds=found[0] if found else None,
+        threshold_source=found[1] if found else None,
+        n_bootstrap=config.n_bootstrap,
+        seed=config.seed,
+        source={**source, **task_source(task), "engine": engine_uri, "model_id": model_id},
+    )
     write_outputs(rows, summary, out)
     return summary

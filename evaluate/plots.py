@@ -5,11 +5,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import roc_curve
 
-from evaluate.io import MetricsFile, PredictionRow  # noqa: E402
+from evaluate.io import MetricsFile, PredictionRow
 
 
 def save(fig: plt.Figure, path: Path) -> None:
@@ -42,8 +42,13 @@ def reliability_plot(metrics: dict[str, MetricsFile], path: Path) -> None:
             ax.plot([b.mean_p for b in bins], [b.frac_pos for b in bins], marker="o", label=name)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     n_bins = next(iter(metrics.values())).calibration.ece_bins if metrics else 0
-    ax.set(xlabel="mean predicted P(positive)", ylabel="observed positive share",
-           title=f"Reliability ({n_bins} equal-width bins)", xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        xlabel="mean predicted P(positive)",
+        ylabel="observed positive share",
+        title=f"Reliability ({n_bins} equal-width bins)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     ax.legend(loc="upper left", fontsize=8)
     save(fig, path)
 

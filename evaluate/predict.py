@@ -53,8 +53,15 @@ def prefill_and_decode(
         sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p}
     try:
         with model.precision_context():
-            out = model.lm.generate(input_ids=ids, attention_mask=mask, max_new_tokens=config.max_new_tokens,
-                                    eos_token_id=stop_ids, pad_token_id=pad_id, use_cache=True, **sampling)
+            out = model.lm.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=config.max_new_tokens,
+                eos_token_id=stop_ids,
+                pad_token_id=pad_id,
+                use_cache=True,
+                **sampling,
+            )
     finally:
         hook.remove()
     return model.head_probs(captured[0]).float().cpu(), out[:, ids.shape[1] :].cpu()
@@ -77,6 +84,12 @@ def predict(loaded, examples: list[Example], config: EvalConfig) -> list[Predict
             stops = [k for k, token in enumerate(new) if token in stop_ids]
             text = tokenizer.decode(new[: stops[0]] if stops else new, skip_special_tokens=True)
             label, status = verbalized(text, bool(stops), task)
-            rows[i] = PredictionRow(id=examples[i].id, gold=examples[i].label, p_head=p, text=text,
-                                    verbalized_label=label, parse_status=status)
+            rows[i] = PredictionRow(
+                id=examples[i].id,
+                gold=examples[i].label,
+                p_head=p,
+                text=text,
+                verbalized_label=label,
+                parse_status=status,
+            )
     return [rows[i] for i in range(len(examples))]

@@ -5,16 +5,27 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.run_dir import atomic_write_bytes
 from evaluate.io import METRICS, PREDICTIONS, MetricsFile, read_metrics, read_predictions
 from evaluate.judge import JUDGE_JSON, JudgeSummary, read_judge_summary
 from evaluate.plots import epoch_plot, reliability_plot, roc_plot
 from evaluate.select import epoch_dev_metrics, training_dev_metrics
+from schemas.files import atomic_write_bytes
 
-TABLE2 = {"AUROC": "auroc", "F1@0.5": "f1_at_05", "F1 (tuned)": "f1_tuned", "Precision (tuned)": "precision_tuned",
-          "Recall (tuned)": "recall_tuned", "ECE": "ece", "Brier": "brier"}
-TABLE3 = {"Parsability": "parsability", "AUROC-align": "auroc_align", "κ@0.5": "kappa_at_05",
-          "κ (tuned)": "kappa_tuned"}
+TABLE2 = {
+    "AUROC": "auroc",
+    "F1@0.5": "f1_at_05",
+    "F1 (tuned)": "f1_tuned",
+    "Precision (tuned)": "precision_tuned",
+    "Recall (tuned)": "recall_tuned",
+    "ECE": "ece",
+    "Brier": "brier",
+}
+TABLE3 = {
+    "Parsability": "parsability",
+    "AUROC-align": "auroc_align",
+    "κ@0.5": "kappa_at_05",
+    "κ (tuned)": "kappa_tuned",
+}
 JUDGE_COLUMNS = {"RLI ↓": "rli", "κ_RL": "kappa_rl", "Readability": "readability_mean"}
 FIGURE1_KEYS = ["parsability", "auroc", "kappa_at_05", "kappa"]
 
@@ -37,8 +48,12 @@ def cell(values: list[float | None], interval: tuple[float, float] | None) -> st
     return f"{np.mean(defined):.3f} ± {np.std(defined, ddof=1) if len(defined) > 1 else 0.0:.3f}{missing}"
 
 
-def table(title: str, columns: dict[str, str], groups: dict[str, list[tuple[MetricsFile, JudgeSummary | None]]],
-          judge: bool = False) -> list[str]:
+def table(
+    title: str,
+    columns: dict[str, str],
+    groups: dict[str, list[tuple[MetricsFile, JudgeSummary | None]]],
+    judge: bool = False,
+) -> list[str]:
     """One markdown table: a row per method, a column per metric."""
     heads = list(columns) + (list(JUDGE_COLUMNS) if judge else [])
     lines = [f"## {title}", "", "| method | seeds | n | " + " | ".join(heads) + " |", "|---" * (len(heads) + 3) + "|"]
@@ -78,10 +93,15 @@ def write_report(folders: list[Path], out: Path, training_run: Path | None = Non
         first_folder.setdefault(summary.method, Path(folder))
     splits = sorted({m.split for results in groups.values() for m, _ in results})
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"# Evaluation report ({', '.join(splits)} split)", "",
-             "Mean ± sample std over seeds; a single run shows its bootstrap 95% interval in brackets.", "",
-             *table("Classification (Table 2)", TABLE2, groups),
-             *table("Head-text consistency (Table 3)", TABLE3, groups, judge=True), *null_notes(groups)]
+    lines = [
+        f"# Evaluation report ({', '.join(splits)} split)",
+        "",
+        "Mean ± sample std over seeds; a single run shows its bootstrap 95% interval in brackets.",
+        "",
+        *table("Classification (Table 2)", TABLE2, groups),
+        *table("Head-text consistency (Table 3)", TABLE3, groups, judge=True),
+        *null_notes(groups),
+    ]
     roc_plot({m: read_predictions(first_folder[m] / PREDICTIONS) for m in groups}, out / "roc.png")
     reliability_plot({m: results[0][0] for m, results in groups.items()}, out / "reliability.png")
     lines += ["![ROC](roc.png) ![Reliability](reliability.png)", ""]

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from curate.run_dir import atomic_write_bytes
 from evaluate.io import METRICS, PREDICTIONS, read_metrics, read_predictions
 from evaluate.metrics import Thresholds, tune_thresholds
 from evaluate.summary import arrays
 from schemas.base import Strict
+from schemas.files import atomic_write_bytes
 
 SELECTION = "selection.json"
 TRAIN_METRICS = "metrics.jsonl"
@@ -138,8 +138,11 @@ def select_epoch(run: Path, predict_dev: Callable[[Path], None] | None) -> Selec
                 )
             predict_dev(checkpoint)
             known = epoch_dev_metrics(run)[epoch]
-        scores.append(EpochScore(epoch=epoch, checkpoint=str(checkpoint), metrics=quality_metrics(known[0]),
-                                 quality=0.0, source=known[1]))
+        scores.append(
+            EpochScore(
+                epoch=epoch, checkpoint=str(checkpoint), metrics=quality_metrics(known[0]), quality=0.0, source=known[1]
+            )
+        )
     qualities, left_out = quality_scores([s.metrics for s in scores])
     for score, quality in zip(scores, qualities, strict=True):
         score.quality = quality
@@ -147,12 +150,21 @@ def select_epoch(run: Path, predict_dev: Callable[[Path], None] | None) -> Selec
     dev = dev_eval_dir(Path(best.checkpoint))
     if not (dev / PREDICTIONS).is_file():
         if predict_dev is None:
-            raise ValueError(f"{dev / PREDICTIONS} is missing: run `evaluate run --checkpoint {best.checkpoint}"
-                             " --split validation` to tune thresholds")
+            raise ValueError(
+                f"{dev / PREDICTIONS} is missing: run `evaluate run --checkpoint {best.checkpoint}"
+                " --split validation` to tune thresholds"
+            )
         predict_dev(Path(best.checkpoint))
     thresholds, reasons = tune_thresholds(*arrays(read_predictions(dev / PREDICTIONS)))
-    selection = Selection(run=str(run), best_epoch=best.epoch, best_checkpoint=best.checkpoint, epochs=scores,
-                          left_out=left_out, thresholds=thresholds, threshold_reasons=reasons)
+    selection = Selection(
+        run=str(run),
+        best_epoch=best.epoch,
+        best_checkpoint=best.checkpoint,
+        epochs=scores,
+        left_out=left_out,
+        thresholds=thresholds,
+        threshold_reasons=reasons,
+    )
     atomic_write_bytes(run / SELECTION, selection.model_dump_json(indent=2).encode())
     return selection
 

@@ -34,8 +34,9 @@ def argilla_server(tmp_path_factory: pytest.TempPathFactory):
         )
     state = tmp_path_factory.mktemp("argilla")
     env = {**os.environ, "ARGILLA_SERVER_VENV": str(venv)}
-    started = subprocess.run(["bash", str(SCRIPT), "start", str(state)], env=env, cwd=REPO, capture_output=True,
-                             text=True)
+    started = subprocess.run(
+        ["bash", str(SCRIPT), "start", str(state)], env=env, cwd=REPO, capture_output=True, text=True
+    )
     try:
         if started.returncode:
             log = (state / "stack.log").read_text()[-3000:] if (state / "stack.log").exists() else ""

@@ -6,8 +6,8 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 from datasets.utils.logging import disable_progress_bar
 
-from curate.inputs import input_mapping, load_examples
 from schemas.dataset_version import ARROW_DIR, MANIFEST, PARQUET_DIR, rows_sha256
+from schemas.inputs import input_mapping, load_examples
 from schemas.manifest import DatasetManifest, SplitInfo
 from schemas.task import TaskSpec, load_task
 
@@ -28,22 +28,30 @@ def version_rows(clinifact_dir: Path, task: TaskSpec, per_split: int) -> dict[st
     for split, name in FILES.items():
         examples = load_examples(clinifact_dir / name, task, input_mapping(task, None), split)
         chosen = [e for e in examples if e.label == 1][: per_split // 2] + [e for e in examples if e.label == 0][
-            : per_split - per_split // 2]
+            : per_split - per_split // 2
+        ]
         rows = []
         for e in chosen:
             labelled = split != "test"
             explanation = explanation_for(e.label) if labelled else None
-            rows.append({
-                "id": e.id, "label": e.label, **e.fields, "explanation": explanation,
-                "target": task.render_target(explanation, e.label) if labelled else None,
-                "provenance": "teacher" if labelled else None, "trial": 1 if labelled else None,
-            })
+            rows.append(
+                {
+                    "id": e.id,
+                    "label": e.label,
+                    **e.fields,
+                    "explanation": explanation,
+                    "target": task.render_target(explanation, e.label) if labelled else None,
+                    "provenance": "teacher" if labelled else None,
+                    "trial": 1 if labelled else None,
+                }
+            )
         splits[split] = rows
     return splits
 
 
-def write_version(registry: Path, splits: dict[str, list[dict]], task: TaskSpec, name: str = "clinifact-mini",
-                  version: str = "1.0.0") -> Path:
+def write_version(
+    registry: Path, splits: dict[str, list[dict]], task: TaskSpec, name: str = "clinifact-mini", version: str = "1.0.0"
+) -> Path:
     """Write REGISTRY/NAME/VERSION with arrow/, parquet/ and manifest.json as `curate publish` does."""
     folder = registry / name / version
     data = DatasetDict({split: Dataset.from_list(rows) for split, rows in splits.items()})
@@ -52,11 +60,22 @@ def write_version(registry: Path, splits: dict[str, list[dict]], task: TaskSpec,
     for split in data:
         data[split].to_parquet(str(folder / PARQUET_DIR / f"{split}.parquet"))
     manifest = DatasetManifest(
-        name=name, version=version, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        splits={s: SplitInfo(count=len(r), positives=sum(x["label"] for x in r), sha256=rows_sha256(data[s].to_list()))
-                for s, r in splits.items()},
-        task=task.name, task_spec_hash=task.spec_hash(), task_spec=task.model_dump(mode="json"),
-        teacher_model="scripted", engine="hf:scripted", sampling={}, k=1, strategy="rounds", tool_version="test",
+        name=name,
+        version=version,
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        splits={
+            s: SplitInfo(count=len(r), positives=sum(x["label"] for x in r), sha256=rows_sha256(data[s].to_list()))
+            for s, r in splits.items()
+        },
+        task=task.name,
+        task_spec_hash=task.spec_hash(),
+        task_spec=task.model_dump(mode="json"),
+        teacher_model="scripted",
+        engine="hf:scripted",
+        sampling={},
+        k=1,
+        strategy="rounds",
+        tool_version="test",
     )
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     return folder
@@ -75,6 +94,12 @@ def train_one_epoch(
     from train.config import TrainConfig
     from train.loop import train_run
 
-    cfg = TrainConfig(epochs=1, batch_size=4, head_hidden=head_hidden, max_input_tokens=max_input_tokens,
-                      learning_rate=1e-3, warmup_ratio=0.0)
+    cfg = TrainConfig(
+        epochs=1,
+        batch_size=4,
+        head_hidden=head_hidden,
+        max_input_tokens=max_input_tokens,
+        learning_rate=1e-3,
+        warmup_ratio=0.0,
+    )
     return train_run(cfg, version, str(model_dir), out)

@@ -4,14 +4,13 @@ import random
 import time
 from pathlib import Path
 
-from curate.acceptance import latest_slots
-from curate.decide import finalize_run
-from curate.inputs import input_mapping, load_examples
-from curate.journal import Journal
-from curate.outputs import examples_frame, write_examples
-from curate.run_dir import TRIALS, RunInfo
+from curate.generation.acceptance import latest_slots
+from curate.generation.run_dir import TRIALS, RunInfo
+from curate.generation.tables import examples_frame, finalize_run, write_examples
 from schemas.config import GenerateConfig
 from schemas.example import Example
+from schemas.files import Journal
+from schemas.inputs import input_mapping, load_examples
 from schemas.task import TaskSpec, load_task
 from schemas.trial import Trial, TrialStatus
 
@@ -39,10 +38,23 @@ def make_trial(example: Example, number: int, status: str, task: TaskSpec, creat
         raw += f"\n\nClassification: {task.verbalizers[gold]}"
     tokens = 0 if status == "error" else 40 + 7 * number
     return Trial(
-        example_id=example.id, split=example.split, gold_label=gold, trial=number, seed=1000 * number,
-        status=TrialStatus(status), reason=reason, label=label, explanation=explanation, raw_text=raw,
-        prompt_tokens=0 if status == "error" else 300, completion_tokens=tokens, finish_reason=finish,
-        engine="hf:scripted", model_id=TEACHER, latency_s=0.5, created_at=created_at,
+        example_id=example.id,
+        split=example.split,
+        gold_label=gold,
+        trial=number,
+        seed=1000 * number,
+        status=TrialStatus(status),
+        reason=reason,
+        label=label,
+        explanation=explanation,
+        raw_text=raw,
+        prompt_tokens=0 if status == "error" else 300,
+        completion_tokens=tokens,
+        finish_reason=finish,
+        engine="hf:scripted",
+        model_id=TEACHER,
+        latency_s=0.5,
+        created_at=created_at,
     )
 
 
@@ -54,8 +66,11 @@ def random_plan(examples: list[Example], k: int, seed: int = 0) -> dict[str, lis
         p_accept = 0.35 if example.label == 1 else 0.6
         statuses = []
         for _ in range(k):
-            status = "accepted" if rng.random() < p_accept else rng.choice(["wrong_label", "wrong_label", "unparseable",
-                                                                               "invalid", "truncated"])
+            status = (
+                "accepted"
+                if rng.random() < p_accept
+                else rng.choice(["wrong_label", "wrong_label", "unparseable", "invalid", "truncated"])
+            )
             statuses.append(status)
             if status == "accepted":
                 break
@@ -64,7 +79,11 @@ def random_plan(examples: list[Example], k: int, seed: int = 0) -> dict[str, lis
 
 
 def write_run(
-    run_dir: Path, examples: list[Example], plan: dict[str, list[str]], task: str = "clinifact", k: int = 3,
+    run_dir: Path,
+    examples: list[Example],
+    plan: dict[str, list[str]],
+    task: str = "clinifact",
+    k: int = 3,
     extra_trials: list[Trial] = (),
 ) -> RunInfo:
     """Write run.json, examples.parquet, trials.jsonl (plan order, then `extra_trials`) and the outcome tables."""
@@ -73,9 +92,15 @@ def write_run(
     config = GenerateConfig(task=task, engine="hf:scripted", k=k)
     now = time.time()
     info = RunInfo(
-        config=config, config_hash=config.identity_hash(), task_spec=spec.model_dump(mode="json"),
-        task_spec_hash=spec.spec_hash(), inputs={ex.split: f"{ex.split}.csv" for ex in examples}, model_id=TEACHER,
-        created_at=now, updated_at=now, tool_version="test",
+        config=config,
+        config_hash=config.identity_hash(),
+        task_spec=spec.model_dump(mode="json"),
+        task_spec_hash=spec.spec_hash(),
+        inputs={ex.split: f"{ex.split}.csv" for ex in examples},
+        model_id=TEACHER,
+        created_at=now,
+        updated_at=now,
+        tool_version="test",
     )
     documents = {ex.id: (spec.render_document(ex.fields), False) for ex in examples}
     write_examples(run_dir, examples_frame(examples, documents))
@@ -98,7 +123,9 @@ def synthetic_examples(n_per_split: int, splits: tuple[str, ...] = ("train", "va
     """Short claim/abstract examples, one in three positive."""
     return [
         Example(
-            id=f"{split}-{i}", split=split, label=int(i % 3 == 0),
+            id=f"{split}-{i}",
+            split=split,
+            label=int(i % 3 == 0),
             fields={"claim": f"Drug {i} improves outcome {i % 5}.", "article_abstract": f"In trial {i}, results..."},
         )
         for split in splits
@@ -119,5 +146,8 @@ def clinifact_examples(clinifact_dir: Path, n_per_split: int) -> list[Example]:
     spec = load_task("clinifact")
     mapping = input_mapping(spec, None)
     files = {"train": "train_set.csv", "validation": "validation_set.csv"}
-    return [ex for split, name in files.items()
-            for ex in load_examples(clinifact_dir / name, spec, mapping, split)[:n_per_split]]
+    return [
+        ex
+        for split, name in files.items()
+        for ex in load_examples(clinifact_dir / name, spec, mapping, split)[:n_per_split]
+    ]

@@ -5,12 +5,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from curate.acceptance import decide, latest_slots, open_slots
-from curate.engines.base import GenerationRequest, GenerationResult
-from curate.generate import Plan, run_trials
-from curate.journal import Journal
-from curate.seeds import trial_seed
+from curate.engines import GenerationRequest, GenerationResult, trial_seed
+from curate.generation.acceptance import decide, latest_slots, open_slots
+from curate.generation.run import Plan, run_trials
 from schemas import Example, GenerateConfig, Trial, TrialStatus, load_task
+from schemas.files import Journal
 
 TASK = load_task("clinifact")
 ANSWERS = {
@@ -33,7 +32,9 @@ class ScriptedEngine:
         for request in requests:
             self.requests.append(request)
             text, finish = ANSWERS[request.seed % 4]
-            yield GenerationResult(key=request.key, text=text, completion_tokens=len(text.split()), finish_reason=finish)
+            yield GenerationResult(
+                key=request.key, text=text, completion_tokens=len(text.split()), finish_reason=finish
+            )
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -46,8 +47,10 @@ class ScriptedEngine:
 
 
 def examples(count: int = 40) -> list[Example]:
-    return [Example(id=f"ex{i}", fields={"claim": f"claim {i}", "article_abstract": "abstract"}, label=i % 2)
-            for i in range(count)]
+    return [
+        Example(id=f"ex{i}", fields={"claim": f"claim {i}", "article_abstract": "abstract"}, label=i % 2)
+        for i in range(count)
+    ]
 
 
 def run(strategy: str, tmp_path: Path, k: int = 4) -> tuple[dict[str, tuple[str, int | None]], ScriptedEngine]:
@@ -87,19 +90,32 @@ def test_rounds_never_sends_a_trial_after_acceptance(tmp_path: Path) -> None:
     for request in engine.requests:
         example_id, trial = request.key.split("\x1f")
         sent.setdefault(example_id, []).append(int(trial))
-    for example_id, (state, trial) in decisions.items():
+    for example_id, (_state, trial) in decisions.items():
         expected = list(range(1, (trial or 4) + 1))
         assert sent[example_id] == expected, example_id
 
 
 def trial(example_id: str, number: int, status: TrialStatus) -> Trial:
-    return Trial(example_id=example_id, split="train", gold_label=1, trial=number, seed=0, status=status,
-                 engine="e", model_id="m")
+    return Trial(
+        example_id=example_id,
+        split="train",
+        gold_label=1,
+        trial=number,
+        seed=0,
+        status=status,
+        engine="e",
+        model_id="m",
+    )
 
 
 def test_decide_first_accepted_in_trial_order_and_errors_keep_pending() -> None:
-    slots = latest_slots([trial("a", 1, TrialStatus.wrong_label), trial("a", 2, TrialStatus.accepted),
-                          trial("a", 3, TrialStatus.accepted)])
+    slots = latest_slots(
+        [
+            trial("a", 1, TrialStatus.wrong_label),
+            trial("a", 2, TrialStatus.accepted),
+            trial("a", 3, TrialStatus.accepted),
+        ]
+    )
     assert decide("a", slots, 3).trial == 2
     slots = latest_slots([trial("b", 1, TrialStatus.error), trial("b", 2, TrialStatus.accepted)])
     assert decide("b", slots, 3).state == "pending"
@@ -120,7 +136,7 @@ def test_a_constraint_needs_exactly_one_of_schema_or_regex() -> None:
     import pytest
     from pydantic import ValidationError
 
-    from curate.engines.base import Constraint
+    from curate.engines import Constraint
 
     for bad in ({}, {"json_schema": {"type": "object"}, "regex": "x"}):
         with pytest.raises(ValidationError, match="exactly one"):

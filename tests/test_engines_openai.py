@@ -11,7 +11,7 @@ import pytest
 
 from curate.engines import Constraint, EngineError, GenerationRequest, open_engine
 from curate.engines.openai import MAX_BACKOFF_S, OpenAIEngine, backoff_delay
-from tests.engines_fixtures import SERVED_NAME, free_port, vllm_server  # noqa: F401 - session fixture
+from tests.engines_fixtures import SERVED_NAME, free_port
 
 SYSTEM = {"role": "system", "content": "You are a terse assistant."}
 

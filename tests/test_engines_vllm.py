@@ -13,7 +13,6 @@ from transformers import AutoTokenizer
 
 from curate.engines import Constraint, EngineError, GenerationRequest, open_engine
 from schemas.task import load_task
-from tests.engines_fixtures import vllm_engine  # noqa: F401 - session fixture
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -112,7 +111,7 @@ def test_the_hf_engine_is_unchanged_in_a_process_running_vllm(vllm_engine, tiny_
 
 def test_vllm_default_is_the_embedded_model() -> None:
     from curate.engines import model_location
-    from curate.engines.default_model import DEFAULT_MODEL_ID, smollm2_path
+    from schemas.default_model import DEFAULT_MODEL_ID, smollm2_path
 
     assert model_location("default") == (str(smollm2_path()), DEFAULT_MODEL_ID)
     with pytest.raises(EngineError, match="does not exist"):

@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from curate.engines.base import GenerationResult
+from curate.engines import GenerationResult
 from evaluate.baselines import baseline_rows, read_probability
 from evaluate.cli import app
 from evaluate.io import PredictionRow, read_metrics, read_predictions, write_predictions
@@ -34,8 +34,16 @@ def test_judge_answers_are_read_tolerantly(kind, text, value) -> None:
     assert parse_answer(text, kind, TASK) == (value, None)
 
 
-@pytest.mark.parametrize(("kind", "text"), [("rli", "maybe"), ("label", '{"label": "perhaps"}'), ("label", "TRUE or FALSE, hard to say"),
-                           ("readability", '{"score": 9}'), ("readability", "The text is very readable")])
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("rli", "maybe"),
+        ("label", '{"label": "perhaps"}'),
+        ("label", "TRUE or FALSE, hard to say"),
+        ("readability", '{"score": 9}'),
+        ("readability", "The text is very readable"),
+    ],
+)
 def test_unreadable_judge_answers_are_null_with_a_reason(kind, text) -> None:
     value, reason = parse_answer(text, kind, TASK)
     assert value is None and reason
@@ -65,13 +73,28 @@ class ScriptedJudge:
 
 def predictions(n: int = 4) -> list[PredictionRow]:
     text = "The abstract reports a significant benefit on the primary outcome.\n\nClassification: {}"
-    return [PredictionRow(id=f"e{i}", gold=i % 2, p_head=0.5, text=text.format(TASK.verbalizers[i % 2]),
-                          verbalized_label=i % 2, parse_status="ok") for i in range(n)]
+    return [
+        PredictionRow(
+            id=f"e{i}",
+            gold=i % 2,
+            p_head=0.5,
+            text=text.format(TASK.verbalizers[i % 2]),
+            verbalized_label=i % 2,
+            parse_status="ok",
+        )
+        for i in range(n)
+    ]
 
 
 def test_a_killed_judge_resumes_without_asking_twice(tmp_path) -> None:
-    cut_off = PredictionRow(id="cut", gold=1, p_head=0.9, text="Reasoning: the abstract reports a", verbalized_label=None,
-                            parse_status="truncated")
+    cut_off = PredictionRow(
+        id="cut",
+        gold=1,
+        p_head=0.9,
+        text="Reasoning: the abstract reports a",
+        verbalized_label=None,
+        parse_status="truncated",
+    )
     rows = [*predictions(), cut_off]
     with pytest.raises(KeyboardInterrupt):
         judge_predictions(rows, TASK, ScriptedJudge(crash_after=5), tmp_path, 32, "p")
@@ -92,7 +115,11 @@ def result(key: str, text: str, finish: str = "stop") -> GenerationResult:
 
 def test_self_consistency_votes_exclude_unparseable_runs() -> None:
     examples = [Example(id="a", fields={}, label=1), Example(id="b", fields={}, label=0)]
-    said = {"TRUE": "Reasoning.\n\nClassification: TRUE", "FALSE": "Reasoning.\n\nClassification: FALSE", "?": "no label"}
+    said = {
+        "TRUE": "Reasoning.\n\nClassification: TRUE",
+        "FALSE": "Reasoning.\n\nClassification: FALSE",
+        "?": "no label",
+    }
     votes = {"a": ["TRUE", "?", "TRUE", "FALSE"], "b": ["?", "?", "?", "?"]}
     results = {f"{e}/{i}": result(f"{e}/{i}", said[v]) for e, vs in votes.items() for i, v in enumerate(vs)}
     rows = baseline_rows(examples, results, TASK, "self-consistency", votes=4)
@@ -112,8 +139,9 @@ def test_judge_and_label_baseline_with_the_real_hf_engine(tiny_model_dir, tmp_pa
     write_predictions(predictions(2), folder / "predictions.parquet")
     config = tmp_path / "eval.yaml"
     config.write_text("judge_max_tokens: 6\nbatch_size: 6\n")
-    result_ = runner.invoke(app, ["judge", str(folder), "--engine", f"hf:{tiny_model_dir}", "--task", "clinifact",
-                                  "--config", str(config)])
+    result_ = runner.invoke(
+        app, ["judge", str(folder), "--engine", f"hf:{tiny_model_dir}", "--task", "clinifact", "--config", str(config)]
+    )
     assert result_.exit_code == 0, result_.output
     summary = json.loads((folder / "judge" / JUDGE_JSON).read_text())
     assert summary["n_judged"] == 2 and summary["judge_engine"] == f"hf:{tiny_model_dir}"
@@ -125,9 +153,27 @@ def test_judge_and_label_baseline_with_the_real_hf_engine(tiny_model_dir, tmp_pa
 
 def test_label_baseline_with_the_real_hf_engine(tiny_model_dir, clinifact_dir, tmp_path) -> None:
     out = tmp_path / "sc"
-    args = ["baseline", "--method", "self-consistency", "--engine", f"hf:{tiny_model_dir}", "--task", "clinifact",
-            "--test", str(clinifact_dir / "test_set.csv"), "--limit", "2", "--votes", "2", "--max-new-tokens", "4",
-            "--n-bootstrap", "0", "--out", str(out)]
+    args = [
+        "baseline",
+        "--method",
+        "self-consistency",
+        "--engine",
+        f"hf:{tiny_model_dir}",
+        "--task",
+        "clinifact",
+        "--test",
+        str(clinifact_dir / "test_set.csv"),
+        "--limit",
+        "2",
+        "--votes",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--n-bootstrap",
+        "0",
+        "--out",
+        str(out),
+    ]
     result_ = runner.invoke(app, args)
     assert result_.exit_code == 0, result_.output
     rows, summary = read_predictions(out), read_metrics(out)

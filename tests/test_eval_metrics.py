@@ -107,14 +107,20 @@ def test_predictions_and_metrics_round_trip(tmp_path) -> None:
     gold, p, verbal = random_case(40)
     rows = [
         PredictionRow(
-            id=f"e{i}", gold=int(g), p_head=float(q), text="t",
-            verbalized_label=None if np.isnan(v) else int(v), parse_status="unparseable" if np.isnan(v) else "ok",
+            id=f"e{i}",
+            gold=int(g),
+            p_head=float(q),
+            text="t",
+            verbalized_label=None if np.isnan(v) else int(v),
+            parse_status="unparseable" if np.isnan(v) else "ok",
         )
         for i, (g, q, v) in enumerate(zip(gold, p, verbal, strict=True))
     ]
     write_predictions(rows, tmp_path / "predictions.parquet")
     assert read_predictions(tmp_path) == rows
-    summary = summarize(rows, method="m", split="test", thresholds=None, threshold_source=None, source={}, n_bootstrap=20)
+    summary = summarize(
+        rows, method="m", split="test", thresholds=None, threshold_source=None, source={}, n_bootstrap=20
+    )
     write_metrics(summary, tmp_path / "metrics.json")
     loaded = read_metrics(tmp_path)
     assert loaded == summary and sum(b.count for b in loaded.calibration.bins) == 40

@@ -43,10 +43,15 @@ def test_one_prefill_gives_the_head_probability_and_the_greedy_text(trained) -> 
         with torch.no_grad():
             h_n = loaded.model.decoder_hidden(torch.tensor([ids]))[:, -1]
             p = loaded.model.head_probs(h_n).item()
-            alone = loaded.model.lm.generate(input_ids=torch.tensor([ids]), max_new_tokens=6, do_sample=False,
-                                             eos_token_id=[loaded.config.eog_token_id], use_cache=True)
+            alone = loaded.model.lm.generate(
+                input_ids=torch.tensor([ids]),
+                max_new_tokens=6,
+                do_sample=False,
+                eos_token_id=[loaded.config.eog_token_id],
+                use_cache=True,
+            )
         assert row.p_head == pytest.approx(p, abs=1e-5)  # same as a separate unpadded pass
-        new = alone[0, len(ids):].tolist()
+        new = alone[0, len(ids) :].tolist()
         new = new[: new.index(loaded.config.eog_token_id)] if loaded.config.eog_token_id in new else new
         assert row.text == loaded.tokenizer.decode(new, skip_special_tokens=True)
         assert row.parse_status in {"ok", "unparseable", "truncated"}
@@ -61,8 +66,21 @@ def test_run_select_run_report_end_to_end(trained, tmp_path) -> None:
     selection = json.loads((run / "selection.json").read_text())
     assert selection["best_epoch"] == 1 and (run / "epoch-1" / "eval" / "validation" / "predictions.parquet").is_file()
     out = tmp_path / "test"
-    result = runner.invoke(app, ["run", "--checkpoint", str(run / "epoch-1"), "--dataset", str(version),
-                                 "--split", "test", "--out", str(out), *options])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--checkpoint",
+            str(run / "epoch-1"),
+            "--dataset",
+            str(version),
+            "--split",
+            "test",
+            "--out",
+            str(out),
+            *options,
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows, summary = read_predictions(out), read_metrics(out)
     assert len(rows) == summary.n == 6 and summary.threshold_source == str(run / "selection.json")

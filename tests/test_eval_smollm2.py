@@ -22,8 +22,9 @@ def test_smollm2_run_select_judge_report(smollm2_dir, clinifact_dir, tmp_path) -
     assert json.loads((run / "selection.json").read_text())["best_epoch"] == 1
 
     out = tmp_path / "test"
-    result = runner.invoke(app, ["run", "--checkpoint", str(run / "epoch-1"), "--dataset", str(version),
-                                 "--out", str(out), *options])
+    result = runner.invoke(
+        app, ["run", "--checkpoint", str(run / "epoch-1"), "--dataset", str(version), "--out", str(out), *options]
+    )
     assert result.exit_code == 0, result.output
     rows, summary = read_predictions(out), read_metrics(out)
     assert len(rows) == 4 and all(r.text for r in rows) and summary.metrics["auroc"] is not None
@@ -31,8 +32,9 @@ def test_smollm2_run_select_judge_report(smollm2_dir, clinifact_dir, tmp_path) -
 
     config = tmp_path / "judge.yaml"
     config.write_text("judge_max_tokens: 24\n")
-    result = runner.invoke(app, ["judge", str(out), "--engine", f"hf:{smollm2_dir}", "--limit", "3",
-                                 "--config", str(config)])
+    result = runner.invoke(
+        app, ["judge", str(out), "--engine", f"hf:{smollm2_dir}", "--limit", "3", "--config", str(config)]
+    )
     assert result.exit_code == 0, result.output
     judged = json.loads((out / "judge" / "judge.json").read_text())
     assert judged["n_predictions"] == judged["n_judged"] == 3 and judged["judge_model"]

@@ -14,11 +14,26 @@ runner = CliRunner()
 
 def test_tfidf_logreg_on_the_full_clinifact_test_split(clinifact_dir, tmp_path) -> None:
     out = tmp_path / "tfidf"
-    result = runner.invoke(app, [
-        "baseline", "--method", "tfidf-logreg", "--task", "clinifact", "--out", str(out), "--n-bootstrap", "200",
-        "--train", str(clinifact_dir / "train_set.csv"), "--validation", str(clinifact_dir / "validation_set.csv"),
-        "--test", str(clinifact_dir / "test_set.csv"),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "baseline",
+            "--method",
+            "tfidf-logreg",
+            "--task",
+            "clinifact",
+            "--out",
+            str(out),
+            "--n-bootstrap",
+            "200",
+            "--train",
+            str(clinifact_dir / "train_set.csv"),
+            "--validation",
+            str(clinifact_dir / "validation_set.csv"),
+            "--test",
+            str(clinifact_dir / "test_set.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = read_predictions(out)
     summary = read_metrics(out)
@@ -35,8 +50,10 @@ def test_tfidf_logreg_on_the_full_clinifact_test_split(clinifact_dir, tmp_path) 
 def test_tfidf_logreg_on_a_published_version(clinifact_dir, tmp_path) -> None:
     version = clinifact_version(clinifact_dir, tmp_path / "registry", per_split=10)
     out = tmp_path / "out"
-    result = runner.invoke(app, ["baseline", "--method", "tfidf-logreg", "--dataset", str(version), "--out", str(out),
-                                 "--n-bootstrap", "0"])
+    result = runner.invoke(
+        app,
+        ["baseline", "--method", "tfidf-logreg", "--dataset", str(version), "--out", str(out), "--n-bootstrap", "0"],
+    )
     assert result.exit_code == 0, result.output
     assert [r.id for r in read_predictions(out)] and read_metrics(out).source["dataset"] == str(version)
 
@@ -46,8 +63,14 @@ def test_bad_baseline_inputs_exit_2_without_output(clinifact_dir, tmp_path) -> N
     cases = {
         "does not exist": ["--dataset", str(version), "--split", "dev"],
         "needs --engine": ["--method", "label", "--dataset", str(version)],
-        "missing column": ["--task", "lcd-30d", "--train", str(clinifact_dir / "train_set.csv"),
-                           "--test", str(clinifact_dir / "test_set.csv")],
+        "missing column": [
+            "--task",
+            "lcd-30d",
+            "--train",
+            str(clinifact_dir / "train_set.csv"),
+            "--test",
+            str(clinifact_dir / "test_set.csv"),
+        ],
     }
     for expected, args in cases.items():
         out = tmp_path / expected.replace(" ", "-")

@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from curate.cli import app
 from curate.demo_data import write_demo_csv
-from curate.inputs import load_splits, resolve_inputs, split_from_name
 from schemas import load_task
+from schemas.inputs import load_splits, resolve_inputs, split_from_name
 
 runner = CliRunner()
 
@@ -88,7 +88,11 @@ def test_test_split_is_never_sent_to_the_teacher(tmp_path: Path) -> None:
 
 def test_split_names_and_folders(tmp_path: Path, clinifact_dir: Path) -> None:
     assert [split_from_name(Path(n)) for n in ("train_set.csv", "dev.jsonl", "validation_set.csv", "x.csv")] == [
-        "train", "validation", "validation", None]
+        "train",
+        "validation",
+        "validation",
+        None,
+    ]
     splits = resolve_inputs([str(clinifact_dir)])
     assert set(splits) == {"train", "validation"}
     task = load_task("clinifact")
@@ -96,7 +100,8 @@ def test_split_names_and_folders(tmp_path: Path, clinifact_dir: Path) -> None:
     train = [e for e in examples if e.split == "train"]
     assert len(train) == 1260 and sum(e.label for e in train) == 366  # 1 -> 1; 0 and 2 -> 0 (paper's Table 7)
     assert resolve_inputs([f"validation={clinifact_dir / 'validation_set.csv'}"]) == {
-        "validation": clinifact_dir / "validation_set.csv"}
+        "validation": clinifact_dir / "validation_set.csv"
+    }
 
 
 def test_jsonl_parquet_and_saved_dataset_inputs(tmp_path: Path) -> None:
@@ -116,8 +121,11 @@ def test_jsonl_parquet_and_saved_dataset_inputs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "engine, message",
-    [("llama:foo", "llama:foo"), ("hf:/no/such/model", "/no/such/model"),
-     ("openai:http://127.0.0.1:9/v1#teacher", "cannot reach")],
+    [
+        ("llama:foo", "llama:foo"),
+        ("hf:/no/such/model", "/no/such/model"),
+        ("openai:http://127.0.0.1:9/v1#teacher", "cannot reach"),
+    ],
 )
 def test_unknown_engine_or_unreachable_server_exit_2(tmp_path: Path, engine: str, message: str) -> None:
     path = write_demo_csv(tmp_path / "train.csv", 3)

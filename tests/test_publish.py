@@ -1,7 +1,7 @@
 """`curate publish` and `curate versions`: exact round trip, hashes, immutability, card, review merge, Hub upload."""
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +11,7 @@ from huggingface_hub import DatasetCard
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.review import REVIEW_SCHEMA, REVIEWS
+from curate.review.queue import REVIEW_SCHEMA, REVIEWS
 from schemas.dataset_version import load_version, rows_sha256
 from schemas.task import load_task
 from tests.run_fixtures import random_plan, synthetic_examples, synthetic_run, write_run
@@ -33,8 +33,19 @@ def run(tmp_path: Path):
 
 def publish(tmp_path: Path, run_dir: Path, version: str, *extra: str):
     """`curate publish` into tmp_path/registry with cards in tmp_path/cards."""
-    return invoke("publish", run_dir, "--name", "cf", "--version", version, "--registry", tmp_path / "registry",
-                  "--cards-dir", tmp_path / "cards", *extra)
+    return invoke(
+        "publish",
+        run_dir,
+        "--name",
+        "cf",
+        "--version",
+        version,
+        "--registry",
+        tmp_path / "registry",
+        "--cards-dir",
+        tmp_path / "cards",
+        *extra,
+    )
 
 
 def test_published_version_loads_back_exactly(tmp_path: Path, run, clinifact_dir: Path):
@@ -50,9 +61,17 @@ def test_published_version_loads_back_exactly(tmp_path: Path, run, clinifact_dir
             trials = plan[ex.id]
             if ex.split == split and trials[-1] == "accepted":
                 explanation = f"Trial {len(trials)} on {ex.id}: the abstract reports results about the claim in detail."
-                expected.append({"id": ex.id, "label": ex.label, **ex.fields, "explanation": explanation,
-                                 "target": TASK.render_target(explanation, ex.label), "provenance": "teacher",
-                                 "trial": len(trials)})
+                expected.append(
+                    {
+                        "id": ex.id,
+                        "label": ex.label,
+                        **ex.fields,
+                        "explanation": explanation,
+                        "target": TASK.render_target(explanation, ex.label),
+                        "provenance": "teacher",
+                        "trial": len(trials),
+                    }
+                )
         assert data[split].to_list() == expected
     raw = pl.read_csv(clinifact_dir / "test_set.csv", infer_schema_length=0)
     test = data["test"].to_list()
@@ -144,7 +163,7 @@ def test_reviews_merge_latest_decision_per_example(tmp_path: Path, run):
     accepted = sorted(i for i, s in plan.items() if s[-1] == "accepted")
     assert len(discarded) >= 4
     keep, noise, wrong, empty = discarded[:4]
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     rows = [
         (keep, "drop_noise", None, "ann", t0),
         (keep, "keep", "  The abstract reports the primary outcome improved.  ", "bob", t0 + timedelta(hours=1)),
@@ -185,8 +204,9 @@ def test_reviews_merge_latest_decision_per_example(tmp_path: Path, run):
 def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, run, args: list[str], message: str):
     run_dir, _, _ = run
     options = ["--name", "cf", *args] if "--name" not in args else args
-    result = invoke("publish", run_dir, *options, "--registry", tmp_path / "registry", "--cards-dir",
-                    tmp_path / "cards")
+    result = invoke(
+        "publish", run_dir, *options, "--registry", tmp_path / "registry", "--cards-dir", tmp_path / "cards"
+    )
     assert result.exit_code == 2, result.output
     assert message in result.output.replace("\n", "")
     assert not any((tmp_path / "registry").rglob("*.json")) and not (tmp_path / "cards").exists()
@@ -235,8 +255,12 @@ def test_push_to_hub_uploads_the_version_and_tags_it(tmp_path: Path, run, monkey
 
     def upload_folder(self, **kw):
         calls.append(("upload_folder", kw))
-        return CommitInfo(commit_url="https://huggingface.co/datasets/org/cf/commit/abc123", commit_message="m",
-                          commit_description="", oid="abc123")
+        return CommitInfo(
+            commit_url="https://huggingface.co/datasets/org/cf/commit/abc123",
+            commit_message="m",
+            commit_description="",
+            oid="abc123",
+        )
 
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
     monkeypatch.setattr(HfApi, "create_tag", lambda self, repo, **kw: calls.append(("create_tag", repo, kw)))
@@ -246,8 +270,14 @@ def test_push_to_hub_uploads_the_version_and_tags_it(tmp_path: Path, run, monkey
     assert calls[0] == ("create_repo", "org/cf", {"repo_type": "dataset", "private": True, "exist_ok": True})
     upload = calls[1][1]
     assert (upload["repo_id"], upload["repo_type"], upload["folder_path"]) == ("org/cf", "dataset", str(version_dir))
-    uploaded = sorted(str(p.relative_to(version_dir)) for p in version_dir.rglob("*")
-                      if p.is_file() and any(p.relative_to(version_dir).match(g) for g in upload["allow_patterns"]))
+    uploaded = sorted(
+        str(p.relative_to(version_dir))
+        for p in version_dir.rglob("*")
+        if p.is_file() and any(p.relative_to(version_dir).match(g) for g in upload["allow_patterns"])
+    )
     assert uploaded == ["README.md", "manifest.json", "parquet/train.parquet", "parquet/validation.parquet"]
-    assert calls[2] == ("create_tag", "org/cf", {"repo_type": "dataset", "tag": "1.0.0", "revision": "abc123",
-                                                 "tag_message": "cf 1.0.0"})
+    assert calls[2] == (
+        "create_tag",
+        "org/cf",
+        {"repo_type": "dataset", "tag": "1.0.0", "revision": "abc123", "tag_message": "cf 1.0.0"},
+    )

@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.review import REVIEW_STATE, REVIEWS
-from curate.review_items import discarded_items
-from curate.review_settings import GUIDELINES
+from curate.review.items import discarded_items
+from curate.review.queue import REVIEW_STATE, REVIEWS
+from curate.review.settings import GUIDELINES
 from schemas.dataset_version import load_version
-from tests.argilla_fixtures import annotator_headers, argilla_env, argilla_server  # noqa: F401 (fixtures)
+from tests.argilla_fixtures import annotator_headers
 from tests.run_fixtures import synthetic_run
 
 pytestmark = pytest.mark.slow
@@ -55,8 +55,12 @@ def annotator(server: dict, username: str):
 
 def annotator_queue(server: dict, headers: dict, dataset_id) -> dict[str, dict]:
     """Records as the annotation UI loads them (the annotator's own search), by example id."""
-    response = httpx.post(f"{server['api_url']}/api/v1/me/datasets/{dataset_id}/records/search", headers=headers,
-                          params={"include": ["suggestions"], "limit": 100}, json={})
+    response = httpx.post(
+        f"{server['api_url']}/api/v1/me/datasets/{dataset_id}/records/search",
+        headers=headers,
+        params={"include": ["suggestions"], "limit": 100},
+        json={},
+    )
     response.raise_for_status()
     return {item["record"]["external_id"]: item["record"] for item in response.json()["items"]}
 
@@ -66,12 +70,15 @@ def respond(server: dict, headers: dict, record: dict, decision: str, explanatio
     values = {"decision": {"value": decision}}
     if explanation is not None:
         values["explanation"] = {"value": explanation}
-    response = httpx.post(f"{server['api_url']}/api/v1/records/{record['id']}/responses", headers=headers,
-                          json={"values": values, "status": status})
+    response = httpx.post(
+        f"{server['api_url']}/api/v1/records/{record['id']}/responses",
+        headers=headers,
+        json={"values": values, "status": status},
+    )
     assert response.status_code == 201, response.text
 
 
-def test_push_review_pull_publish(tmp_path: Path, argilla_env):  # noqa: F811
+def test_push_review_pull_publish(tmp_path: Path, argilla_env):
     run_dir = make_run(tmp_path / "run")
     expected = discarded_items(run_dir, 1)  # default: the minority class (positives are 1 in 3)
     assert len(expected) >= 4
@@ -114,13 +121,25 @@ def test_push_review_pull_publish(tmp_path: Path, argilla_env):  # noqa: F811
     reviews = pl.read_parquet(run_dir / REVIEWS)
     assert reviews.columns == ["example_id", "decision", "explanation", "reviewer", "time"]
     assert sorted(reviews.select("example_id", "decision").iter_rows()) == sorted(
-        [(keep, "keep"), (noise, "drop_noise"), (wrong, "wrong_gold_label")])
+        [(keep, "keep"), (noise, "drop_noise"), (wrong, "wrong_gold_label")]
+    )
     assert set(reviews["reviewer"]) == {reviewer} and reviews["time"].null_count() == 0
     assert invoke("review", "pull", run_dir).exit_code == 0
     assert pl.read_parquet(run_dir / REVIEWS).equals(reviews)
 
-    published = invoke("publish", run_dir, "--name", "cf", "--version", "1.0.0", "--reviews",
-                       "--registry", tmp_path / "registry", "--cards-dir", tmp_path / "cards")
+    published = invoke(
+        "publish",
+        run_dir,
+        "--name",
+        "cf",
+        "--version",
+        "1.0.0",
+        "--reviews",
+        "--registry",
+        tmp_path / "registry",
+        "--cards-dir",
+        tmp_path / "cards",
+    )
     assert published.exit_code == 0, published.output
     data, manifest = load_version(tmp_path / "registry" / "cf" / "1.0.0")
     rows = {row["id"]: row for split in data for row in data[split].to_list()}
@@ -130,7 +149,7 @@ def test_push_review_pull_publish(tmp_path: Path, argilla_env):  # noqa: F811
     assert manifest.review.wrong_gold_label == [wrong] and manifest.review.dropped_noise == 1
 
 
-def test_all_discarded_and_label_choose_the_examples(tmp_path: Path, argilla_env):  # noqa: F811
+def test_all_discarded_and_label_choose_the_examples(tmp_path: Path, argilla_env):
     run_dir = make_run(tmp_path / "run")
     for args, label in ((["--all-discarded"], None), (["--label", "0"], 0)):
         name = unique(f"choose-{label}")
@@ -149,7 +168,10 @@ def free_port() -> int:
 
 @pytest.mark.parametrize("command", ["push", "pull"])
 def test_unreachable_server_or_bad_key_is_a_clear_error_and_writes_nothing(
-    tmp_path: Path, argilla_server, monkeypatch: pytest.MonkeyPatch, command: str  # noqa: F811
+    tmp_path: Path,
+    argilla_server,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
 ):
     run_dir = make_run(tmp_path / "run")
     before = sorted(p.name for p in run_dir.iterdir())
@@ -170,10 +192,12 @@ def test_unreachable_server_or_bad_key_is_a_clear_error_and_writes_nothing(
     assert sorted(p.name for p in run_dir.iterdir()) == before
 
 
-def test_the_api_key_is_never_written_or_printed(tmp_path: Path, argilla_env, capfd):  # noqa: F811
+def test_the_api_key_is_never_written_or_printed(tmp_path: Path, argilla_env, capfd):
     run_dir = make_run(tmp_path / "run")
-    outputs = [invoke("review", "push", run_dir, "--dataset", unique("secret")).output,
-               invoke("review", "pull", run_dir).output]
+    outputs = [
+        invoke("review", "push", run_dir, "--dataset", unique("secret")).output,
+        invoke("review", "pull", run_dir).output,
+    ]
     captured = capfd.readouterr()
     key = argilla_env["api_key"]
     assert (run_dir / REVIEW_STATE).is_file() and (run_dir / REVIEWS).is_file()
@@ -181,7 +205,7 @@ def test_the_api_key_is_never_written_or_printed(tmp_path: Path, argilla_env, ca
     assert key not in "".join(outputs) + captured.out + captured.err
 
 
-def test_an_annotator_key_is_refused_with_a_clear_error(tmp_path: Path, argilla_server, monkeypatch):  # noqa: F811
+def test_an_annotator_key_is_refused_with_a_clear_error(tmp_path: Path, argilla_server, monkeypatch):
     run_dir = make_run(tmp_path / "run")
     headers = annotator(argilla_server, unique("ann"))
     me = httpx.get(f"{argilla_server['api_url']}/api/v1/me", headers=headers).json()

@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from curate.acceptance import decide, latest_slots
 from curate.cli import app
-from curate.outcomes import example_outcomes, read_examples, read_trials
-from curate.run_dir import TRIALS
-from curate.stats import DropReport, compute_report
+from curate.generation.acceptance import decide, latest_slots
+from curate.generation.outcomes import example_outcomes, read_examples, read_trials
+from curate.generation.run_dir import TRIALS
+from curate.stats.compute import DropReport, compute_report
 from schemas.task import load_task
 from tests.run_fixtures import (
     STATUSES,
@@ -68,7 +68,10 @@ def test_table7_counts_follow_the_plan(run):
             assert table.positive == sum(ex.label == 1 for ex in chosen)
             assert table.negative == sum(ex.label == 0 for ex in chosen)
         original = report.table7[split].original
-        assert (original.negative, original.positive) == (sum(ex.label == 0 for ex in rows), sum(ex.label for ex in rows))
+        assert (original.negative, original.positive) == (
+            sum(ex.label == 0 for ex in rows),
+            sum(ex.label for ex in rows),
+        )
         assert original.positive_share == pytest.approx(original.positive / len(rows))
     assert report.table7["train"].failed.positive > 0, "the fixture should drop some minority examples"
 
@@ -98,8 +101,9 @@ def test_last_row_of_a_slot_wins_and_open_slots_are_pending(tmp_path: Path):
     a, b, c = examples
     retried = [make_trial(a, 1, "error", TASK, 1.0), make_trial(a, 1, "accepted", TASK, 2.0)]
     still_failing = [make_trial(b, 1, "accepted", TASK, 1.0), make_trial(b, 1, "error", TASK, 2.0)]
-    write_run(tmp_path / "run", examples, {c.id: ["wrong_label", "accepted"]}, k=2,
-              extra_trials=retried + still_failing)
+    write_run(
+        tmp_path / "run", examples, {c.id: ["wrong_label", "accepted"]}, k=2, extra_trials=retried + still_failing
+    )
     report = compute_report(tmp_path / "run")
     table = report.table7["train"]
     assert table.generated.negative + table.generated.positive == 2  # a (retried) and c
@@ -164,5 +168,8 @@ def test_clinifact_rows_original_counts_match_the_csv(tmp_path: Path, clinifact_
     for split, name in (("train", "train_set.csv"), ("validation", "validation_set.csv")):
         raw = pl.read_csv(clinifact_dir / name, infer_schema_length=0).head(40)
         positives = int((raw["label"] == "1").sum())  # the paper's binarisation: 1 -> TRUE, 0 and 2 -> FALSE
-        assert (report.table7[split].original.positive, report.table7[split].original.negative) == (positives, 40 - positives)
+        assert (report.table7[split].original.positive, report.table7[split].original.negative) == (
+            positives,
+            40 - positives,
+        )
     assert json.loads(report.model_dump_json())["verbalizers"] == {"negative": "FALSE", "positive": "TRUE"}

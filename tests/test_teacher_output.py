@@ -18,8 +18,18 @@ def parse(text: str, task=CLINIFACT, finish_reason: str = "stop"):
 
 @pytest.mark.parametrize(
     "label_text, expected",
-    [("TRUE", 1), ("true", 1), ("**TRUE**", 1), ("True.", 1), ('"FALSE"', 0), ("false", 0), ("1", 1), ("0", 0),
-     ("FALSE (the results were not significant)", 0), ("<TRUE>", 1)],
+    [
+        ("TRUE", 1),
+        ("true", 1),
+        ("**TRUE**", 1),
+        ("True.", 1),
+        ('"FALSE"', 0),
+        ("false", 0),
+        ("1", 1),
+        ("0", 0),
+        ("FALSE (the results were not significant)", 0),
+        ("<TRUE>", 1),
+    ],
 )
 def test_verbalizer_variants_map_to_labels(label_text: str, expected: int) -> None:
     out = parse(f"{EXPLANATION}\n\nClassification: {label_text}")
@@ -97,7 +107,12 @@ def test_render_target_strips_eog_marker() -> None:
 
 @pytest.mark.parametrize(
     "text, label",
-    [(f"False. {EXPLANATION}", 0), (f"No, {EXPLANATION}", 0), (f"**TRUE**: {EXPLANATION}", 1), (f"Yes, {EXPLANATION}", 1)],
+    [
+        (f"False. {EXPLANATION}", 0),
+        (f"No, {EXPLANATION}", 0),
+        (f"**TRUE**: {EXPLANATION}", 1),
+        (f"Yes, {EXPLANATION}", 1),
+    ],
 )
 def test_opening_verdict_without_classification_line(text: str, label: int) -> None:
     out = parse(text)

@@ -81,7 +81,9 @@ def train_tiny_teacher(model_dir: Path, out: Path, documents: list[str], steps: 
     pairs = []
     for document in documents:
         prompt = tok.apply_chat_template(task.teacher_messages(document), add_generation_prompt=True)["input_ids"]
-        targets = [tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for answer in TEACHER_ANSWERS]
+        targets = [
+            tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for answer in TEACHER_ANSWERS
+        ]
         pairs.append([(torch.tensor([prompt + t]), torch.tensor([[-100] * len(prompt) + t])) for t in targets])
     model.train()
     for step in range(steps):

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-EXIT_BAD_INPUT = 2
+from schemas.exits import exit_on_bad_input
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(soft_wrap=True, stderr=True)
@@ -36,10 +36,7 @@ def run_cmd(
     from train.config import build_train_config
     from train.loop import train_run
 
-    try:
+    with exit_on_bad_input():
         cfg = build_train_config(config, overrides or [])
         train_run(cfg, dataset, model, out, resume_from)
-    except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
     console.print(f"done: checkpoints in {out}")

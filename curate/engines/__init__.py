@@ -2,10 +2,18 @@
 
 from pathlib import Path
 
-from curate.engines.base import Constraint, Engine, EngineError, GenerationRequest, GenerationResult
-from curate.engines.default_model import DEFAULT_MODEL_ID, resolve_model_path
+from curate.engines.base import Constraint, Engine, EngineError, GenerationRequest, GenerationResult, trial_seed
+from schemas.default_model import DEFAULT_MODEL_ID, resolve_model_path
 
-__all__ = ["Constraint", "Engine", "EngineError", "GenerationRequest", "GenerationResult", "open_engine"]
+__all__ = [
+    "Constraint",
+    "Engine",
+    "EngineError",
+    "GenerationRequest",
+    "GenerationResult",
+    "open_engine",
+    "trial_seed",
+]
 
 ACCEPTED_FORMS = (
     "hf:PATH (hf:default = SmolLM2-135M-Instruct), vllm:PATH_OR_ID (vllm:default likewise), "

@@ -1,7 +1,8 @@
 """The engine protocol: a batch of chat requests in, one result per request out (in completion order)."""
 
+import hashlib
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self
 
 from pydantic import Field, model_validator
 
@@ -60,6 +61,29 @@ class Engine(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> Self: ...
 
-class EngineError(RuntimeError):
-    """An engine could not be created or reached (bad URI, missing model, unreachable server)."""
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class ClosesOnExit:
+    """`with open_engine(uri) as engine:` closes the engine (frees its model and workers) on the way out."""
+
+    def close(self) -> None:
+        """Release what the engine holds; implementations override it."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EngineError(ValueError):
+    """An engine could not be created or reached from what the user gave (URI, model, server): exit code 2."""
+
+
+def trial_seed(base_seed: int, example_id: str, trial: int) -> int:
+    """A 31-bit request seed from (base seed, example id, trial): retries differ and reruns repeat."""
+    digest = hashlib.blake2b(f"{base_seed}\x1f{example_id}\x1f{trial}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % (2**31 - 1)

@@ -12,7 +12,7 @@ from transformers import (
     LogitsProcessorList,
 )
 
-from curate.engines.base import EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
 from curate.engines.tokens import CountsTokens, TokenizerCounter, load_tokenizer, prompt_ids
 
 
@@ -52,7 +52,7 @@ def pick_device_and_dtype() -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
-class HFEngine(CountsTokens):
+class HFEngine(CountsTokens, ClosesOnExit):
     """transformers `generate` with left padding; requests sorted by prompt length into chunks of `batch_size`."""
 
     supports_constraints = False

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from curate.engines.base import EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
 from curate.engines.tokens import CharEstimateCounter, CountsTokens, TokenCounter, TokenizerCounter, load_tokenizer
 
 try:
@@ -48,7 +48,7 @@ def backoff_delay(attempt: int, base_s: float) -> float:
     return min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
 
 
-class OpenAIEngine(CountsTokens):
+class OpenAIEngine(CountsTokens, ClosesOnExit):
     """Chat completions through `AsyncOpenAI`; the API key comes from OPENAI_API_KEY (default "EMPTY")."""
 
     supports_constraints = True
@@ -111,7 +111,7 @@ class OpenAIEngine(CountsTokens):
         def run() -> None:
             try:
                 asyncio.run(main())
-            except BaseException as err:  # noqa: BLE001 - handed to the consumer thread below
+            except BaseException as err:
                 state["error"] = err
             finally:
                 running.set()

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig
 
-from curate.engines.base import EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
 from curate.engines.tokens import CountsTokens, TokenizerCounter, load_tokenizer, prompt_ids
 
 MAX_MODEL_LEN = 16384
@@ -77,7 +77,7 @@ def external_id(internal_id: str) -> str:
     return internal_id.rsplit("-", 1)[0]
 
 
-class VLLMEngine(CountsTokens):
+class VLLMEngine(CountsTokens, ClosesOnExit):
     """One in-process `vllm.LLM` with prefix caching; eager mode on CPU (compiling costs minutes for ~10 %)."""
 
     supports_constraints = True

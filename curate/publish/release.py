@@ -3,19 +3,20 @@
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 
 import polars as pl
 
-from curate.data_card import render_card
-from curate.release_rows import release_schema, run_rows, split_frames, test_rows
-from curate.run_dir import atomic_write_bytes, read_run_info
-from curate.stats import compute_report
-from curate.versions import check_name, parent_version, version_key
+from curate.generation.run_dir import read_run_info
+from curate.publish.card import render_card
+from curate.publish.rows import release_schema, run_rows, split_frames, test_rows
+from curate.publish.versions import check_name, parent_version, version_key
+from curate.stats.compute import compute_report
 from schemas.base import Strict
 from schemas.dataset_version import ARROW_DIR, MANIFEST, PARQUET_DIR, load_version, rows_sha256
+from schemas.files import atomic_write_bytes
 from schemas.manifest import DatasetManifest, SplitInfo
 from schemas.task import TaskSpec
 
@@ -56,8 +57,9 @@ def refuse_existing(request: PublishRequest) -> Path:
     target = request.registry / check_name(request.name) / request.version
     if target.exists() or card_path(request).exists():
         major, minor, patch = version_key(request.version)
+        existing = target if target.exists() else card_path(request)
         raise ValueError(
-            f"{request.name} {request.version} is already published ({target if target.exists() else card_path(request)}):"
+            f"{request.name} {request.version} is already published ({existing}):"
             f" versions are immutable; publish as a new version, e.g. --version {major}.{minor}.{patch + 1}"
         )
     return target
@@ -88,10 +90,13 @@ def publish(request: PublishRequest) -> Path:
         name=request.name,
         version=request.version,
         parent_version=parent_version(request.registry, request.name, request.version),
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         splits={
-            split: SplitInfo(count=len(ds), positives=sum(label == task.positive_label for label in ds["label"]),
-                             sha256=rows_sha256(ds.to_list()))
+            split: SplitInfo(
+                count=len(ds),
+                positives=sum(label == task.positive_label for label in ds["label"]),
+                sha256=rows_sha256(ds.to_list()),
+            )
             for split, ds in data.items()
         },
         task=task.name,

@@ -2,17 +2,18 @@
 
 import re
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
-from curate.argilla_client import ReviewServerError, connect, server_errors
-from curate.outcomes import read_examples
-from curate.review_items import ReviewItem, attempts_markdown, discarded_items, minority_label
-from curate.review_settings import review_settings
-from curate.run_dir import atomic_write_bytes, atomic_write_parquet, read_run_info
+from curate.generation.outcomes import read_examples
+from curate.generation.run_dir import read_run_info
+from curate.review.items import ReviewItem, attempts_markdown, discarded_items, minority_label
+from curate.review.server import ReviewServerError, connect, server_errors
+from curate.review.settings import review_settings
 from schemas.base import Strict
+from schemas.files import atomic_write_bytes, atomic_write_parquet
 from schemas.task import TaskSpec
 
 REVIEW_STATE = "review.json"
@@ -156,13 +157,15 @@ def submitted_rows(client, dataset) -> list[dict]:
                     found = client.users(id=user)
                     usernames[user] = found.username if found else user
                 values = answer["values"] or {}
-                rows.append({
-                    "example_id": record["external_id"],
-                    "decision": (values.get("decision") or {}).get("value"),
-                    "explanation": (values.get("explanation") or {}).get("value"),
-                    "reviewer": usernames[user],
-                    "time": datetime.fromisoformat(answer["updated_at"]).replace(tzinfo=timezone.utc),
-                })
+                rows.append(
+                    {
+                        "example_id": record["external_id"],
+                        "decision": (values.get("decision") or {}).get("value"),
+                        "explanation": (values.get("explanation") or {}).get("value"),
+                        "reviewer": usernames[user],
+                        "time": datetime.fromisoformat(answer["updated_at"]).replace(tzinfo=UTC),
+                    }
+                )
         if len(records) < PAGE:
             return rows
         offset += PAGE

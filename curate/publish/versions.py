@@ -29,8 +29,11 @@ def check_name(name: str) -> str:
 def list_versions(registry: Path, name: str) -> list[DatasetManifest]:
     """Manifests of every published version of `name`, oldest first (unfinished staging folders skipped)."""
     folder = Path(registry) / check_name(name)
-    found = [path for path in folder.iterdir() if VERSION.match(path.name) and (path / MANIFEST).is_file()] \
-        if folder.is_dir() else []
+    found = (
+        [path for path in folder.iterdir() if VERSION.match(path.name) and (path / MANIFEST).is_file()]
+        if folder.is_dir()
+        else []
+    )
     return sorted((read_manifest(path) for path in found), key=lambda m: version_key(m.version))
 
 

@@ -1,12 +1,40 @@
-"""Append-only JSON Lines journal: every record is flushed and fsynced as it is written; a torn tail is dropped."""
+"""Crash-safe files every stage writes: atomic replacement of whole files, and an append-only journal."""
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Generic, TypeVar
 
+import polars as pl
 from pydantic import BaseModel, ValidationError
 
 Record = TypeVar("Record", bound=BaseModel)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old or the new content, never half of it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Write a Parquet file atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.write_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class Journal(Generic[Record]):

@@ -103,7 +103,9 @@ def parse_label(raw: str | None, mapping: InputMapping, where: str) -> int:
 def load_examples(path: Path, task: TaskSpec, mapping: InputMapping, split: str) -> list[Example]:
     """Validated examples of one split file: all columns present, labels mapped, documents non-empty."""
     frame = read_table(path)
-    needed = [mapping.label_column, *mapping.field_columns.values()] + ([mapping.id_column] if mapping.id_column else [])
+    needed = [mapping.label_column, *mapping.field_columns.values()] + (
+        [mapping.id_column] if mapping.id_column else []
+    )
     missing = [column for column in needed if column not in frame.columns]
     if missing:
         raise InputError(

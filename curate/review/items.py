@@ -4,8 +4,8 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.outcomes import example_outcomes, read_examples, read_trials
-from curate.run_dir import read_run_info
+from curate.generation.outcomes import example_outcomes, read_examples, read_trials
+from curate.generation.run_dir import read_run_info
 from schemas.base import Strict
 from schemas.task import TaskSpec
 
@@ -69,13 +69,26 @@ def discarded_items(run_dir: Path, label: int | None) -> list[ReviewItem]:
     items = []
     for row in rows.iter_rows(named=True):
         tries = [
-            Attempt(trial=a["trial"], status=str(a["status"]), reason=a["reason"], label=a["label"],
-                    text=a["explanation"] or a["raw_text"] or "")
+            Attempt(
+                trial=a["trial"],
+                status=str(a["status"]),
+                reason=a["reason"],
+                label=a["label"],
+                text=a["explanation"] or a["raw_text"] or "",
+            )
             for a in row["attempts"]
             if a["trial"] <= info.config.k
         ]
-        items.append(ReviewItem(id=row["id"], split=row["split"], label=row["label"], document=row["document"],
-                                attempts=tries, near_miss=near_miss(tries, row["label"])))
+        items.append(
+            ReviewItem(
+                id=row["id"],
+                split=row["split"],
+                label=row["label"],
+                document=row["document"],
+                attempts=tries,
+                near_miss=near_miss(tries, row["label"]),
+            )
+        )
     return items
 
 

@@ -1,16 +1,13 @@
-"""The run directory of `curate generate`: file names, the run record, atomic writes."""
+"""The run directory of `curate generate`: file names and the run record."""
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
 
-import polars as pl
-
 from schemas.base import Strict
 from schemas.config import GenerateConfig
+from schemas.files import atomic_write_bytes
 
 RUN_JSON = "run.json"
 TRIALS = "trials.jsonl"
@@ -33,32 +30,6 @@ class RunInfo(Strict):
     created_at: float
     updated_at: float
     tool_version: str
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old or the new content, never half of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Write a Parquet file atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        frame.write_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_run_info(run_dir: Path, info: RunInfo) -> None:

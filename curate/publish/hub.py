@@ -31,9 +31,17 @@ def push_version(version_dir: Path, repo: str, private: bool = True) -> str:
     if manifest.version in tags:
         raise ValueError(f"{repo} already has a tag {manifest.version}: versions are immutable; publish a new one")
     commit = api.upload_folder(
-        repo_id=repo, repo_type="dataset", folder_path=str(version_dir), allow_patterns=UPLOADED,
+        repo_id=repo,
+        repo_type="dataset",
+        folder_path=str(version_dir),
+        allow_patterns=UPLOADED,
         commit_message=f"{manifest.name} {manifest.version}",
     )
-    api.create_tag(repo, repo_type="dataset", tag=manifest.version, revision=commit.oid,
-                   tag_message=f"{manifest.name} {manifest.version}")
+    api.create_tag(
+        repo,
+        repo_type="dataset",
+        tag=manifest.version,
+        revision=commit.oid,
+        tag_message=f"{manifest.name} {manifest.version}",
+    )
     return f"https://huggingface.co/datasets/{repo}/tree/{manifest.version}"

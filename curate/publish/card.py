@@ -1,15 +1,15 @@
-"""The data card of a dataset version: Hugging Face card format (YAML header) from `data_cards/template.md`."""
+"""The data card of a dataset version: Hugging Face card format (YAML header) from `card_template.md`."""
 
 from pathlib import Path
 
 import polars as pl
 
-from curate.stats import DropReport
-from curate.stats_report import markdown_table, table7_sections
+from curate.stats.compute import DropReport
+from curate.stats.render import markdown_table, table7_sections
 from schemas.manifest import DatasetManifest
 from schemas.task import TaskSpec
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "data_cards" / "template.md"
+TEMPLATE = Path(__file__).with_name("card_template.md")
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
 
 
@@ -33,13 +33,22 @@ def render_card(
         annotations_creators=["machine-generated", "expert-generated"] if reviewed else ["machine-generated"],
         pretty_name=f"{manifest.name} {manifest.version}",
         tags=["clsgen", "explanations", "synthetic", manifest.task],
-        configs=[{"config_name": "default",
-                  "data_files": [{"split": s, "path": f"parquet/{s}.parquet"} for s in manifest.splits]}],
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": f"parquet/{s}.parquet"} for s in manifest.splits],
+            }
+        ],
     )
     splits = [
-        {"name": name, "count": info.count, "positives": info.positives, "sha256": info.sha256,
-         "teacher": int((frames[name]["provenance"] == "teacher").sum()),
-         "human": int((frames[name]["provenance"] == "human").sum())}
+        {
+            "name": name,
+            "count": info.count,
+            "positives": info.positives,
+            "sha256": info.sha256,
+            "teacher": int((frames[name]["provenance"] == "teacher").sum()),
+            "human": int((frames[name]["provenance"] == "human").sum()),
+        }
         for name, info in manifest.splits.items()
     ]
     table7 = "\n\n".join(f"**{s.title}**\n\n{markdown_table(s)}" for s in table7_sections(report))

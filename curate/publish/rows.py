@@ -4,10 +4,10 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.inputs import input_mapping, load_examples
-from curate.outcomes import example_outcomes, read_examples, read_trials
-from curate.review import REVIEWS
-from curate.run_dir import RunInfo
+from curate.generation.outcomes import example_outcomes, read_examples, read_trials
+from curate.generation.run_dir import RunInfo
+from curate.review.queue import REVIEWS
+from schemas.inputs import input_mapping, load_examples
 from schemas.manifest import ReviewSummary
 from schemas.task import TaskSpec
 
@@ -53,10 +53,15 @@ def run_rows(
             f"{run_dir}: {pending} examples are still pending (run not finished): resume it with"
             f" `curate generate --out {run_dir}`, or pass --allow-pending to leave them out"
         )
-    accepted = outcomes.filter(pl.col("outcome") == "accepted").join(
-        trials.select("example_id", "trial", "explanation"),
-        left_on=["id", "accepted_trial"], right_on=["example_id", "trial"],
-    ).select("id", "explanation", trial="accepted_trial", provenance=pl.lit("teacher"))
+    accepted = (
+        outcomes.filter(pl.col("outcome") == "accepted")
+        .join(
+            trials.select("example_id", "trial", "explanation"),
+            left_on=["id", "accepted_trial"],
+            right_on=["example_id", "trial"],
+        )
+        .select("id", "explanation", trial="accepted_trial", provenance=pl.lit("teacher"))
+    )
     chosen, summary = accepted, None
     if reviews:
         decisions = latest_reviews(run_dir).join(outcomes.select("id", "outcome"), left_on="example_id", right_on="id")
@@ -72,7 +77,9 @@ def run_rows(
             not_discarded=decisions.height - discarded.height,
         )
         human = written.select(
-            id="example_id", explanation=pl.col("explanation").str.strip_chars(), trial=pl.lit(None, pl.Int64),
+            id="example_id",
+            explanation=pl.col("explanation").str.strip_chars(),
+            trial=pl.lit(None, pl.Int64),
             provenance=pl.lit("human"),
         )
         chosen = pl.concat([accepted, human])

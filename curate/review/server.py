@@ -29,7 +29,9 @@ def connect():
     except httpx.TransportError as err:
         raise ReviewServerError(f"cannot reach Argilla at {url} ({type(err).__name__}): {START_HINT}") from None
     except ArgillaCredentialsError:
-        raise ReviewServerError(f"Argilla at {url} rejected ARGILLA_API_KEY: use the API key of an owner or admin user") from None
+        raise ReviewServerError(
+            f"Argilla at {url} rejected ARGILLA_API_KEY: use the API key of an owner or admin user"
+        ) from None
 
 
 @contextmanager

@@ -8,22 +8,19 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from curate.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
-from curate.decide import finalize_run, summarize
-from curate.engines.base import Constraint, Engine, GenerationRequest
-from curate.inputs import InputError, input_mapping, load_splits
-from curate.journal import Journal
-from curate.outputs import examples_frame, write_examples
-from curate.run_dir import TRIALS, RunInfo, read_run_info, write_run_info
-from curate.seeds import trial_seed
-from curate.truncation import fit_document
+from curate.engines.base import Constraint, Engine, GenerationRequest, trial_seed
+from curate.generation.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
+from curate.generation.run_dir import TRIALS, RunInfo, read_run_info, write_run_info
+from curate.generation.tables import examples_frame, finalize_run, summarize, write_examples
 from schemas.config import GenerateConfig
 from schemas.example import Example
+from schemas.exits import ExitCode
+from schemas.files import Journal
+from schemas.inputs import InputError, input_mapping, load_splits
 from schemas.task import TaskSpec, load_task
 from schemas.teacher_output import structured_output_regex, structured_output_schema
 from schemas.trial import Trial
-
-EXIT_DONE, EXIT_PARTIAL = 0, 1
+from schemas.truncation import fit_document
 
 
 @dataclass
@@ -113,9 +110,13 @@ def request_for(plan: Plan, example: Example, number: int, document: str, constr
     """The engine request for trial `number` of an example."""
     sampling = plan.config.sampling
     return GenerationRequest(
-        key=f"{example.id}\x1f{number}", messages=plan.task.teacher_messages(document),
-        seed=trial_seed(plan.config.base_seed, example.id, number), max_tokens=sampling.max_tokens,
-        temperature=sampling.temperature, top_p=sampling.top_p, constraint=constraint,
+        key=f"{example.id}\x1f{number}",
+        messages=plan.task.teacher_messages(document),
+        seed=trial_seed(plan.config.base_seed, example.id, number),
+        max_tokens=sampling.max_tokens,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        constraint=constraint,
     )
 
 
@@ -127,18 +128,25 @@ def run_trials(plan: Plan, active: list[Example], documents, slots, journal: Jou
     skip: set[tuple[str, int]] = set()
     states = [decide(ex.id, slots, config.k).state for ex in active]
     accepted, tokens, started = states.count("accepted"), 0, time.perf_counter()
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("accepted {task.fields[accepted]} · {task.fields[tps]:.1f} tok/s"), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("accepted {task.fields[accepted]} · {task.fields[tps]:.1f} tok/s"),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=console) as progress:
-        bar = progress.add_task("examples", total=len(active), completed=len(states) - states.count("pending"),
-                                accepted=accepted, tps=0.0)
+        bar = progress.add_task(
+            "examples", total=len(active), completed=len(states) - states.count("pending"), accepted=accepted, tps=0.0
+        )
         while wanted := [(ex, n) for ex in active for n in open_slots(ex.id, slots, config.k, config.strategy, skip)]:
             requests = [request_for(plan, ex, n, documents[ex.id][0], constraint) for ex, n in wanted]
             seeds = {request.key: request.seed for request in requests}
             for result in engine.generate(requests):
                 example_id, number = result.key.split("\x1f")
-                raw = trial_from_result(result, by_id[example_id], int(number), seeds[result.key], engine.uri,
-                                        engine.model_id)
+                raw = trial_from_result(
+                    result, by_id[example_id], int(number), seeds[result.key], engine.uri, engine.model_id
+                )
                 trial = judge(raw, plan.task, config.min_explanation_chars)
                 journal.append(trial)
                 slots[(example_id, trial.trial)] = trial
@@ -147,8 +155,12 @@ def run_trials(plan: Plan, active: list[Example], documents, slots, journal: Jou
                 state = decide(example_id, slots, config.k).state
                 accepted += state == "accepted"
                 tokens += trial.completion_tokens
-                progress.update(bar, advance=int(state != "pending"), accepted=accepted,
-                                tps=tokens / max(time.perf_counter() - started, 1e-9))
+                progress.update(
+                    bar,
+                    advance=int(state != "pending"),
+                    accepted=accepted,
+                    tps=tokens / max(time.perf_counter() - started, 1e-9),
+                )
 
 
 def dry_run_report(plan: Plan, active: list[Example], documents, console: Console) -> None:
@@ -172,19 +184,23 @@ def dry_run_report(plan: Plan, active: list[Example], documents, console: Consol
 
 
 def run_generate(
-    config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Path, limit: int | None, dry_run: bool,
+    config: GenerateConfig,
+    inputs: dict[str, Path] | None,
+    run_dir: Path,
+    limit: int | None,
+    dry_run: bool,
     console: Console,
 ) -> int:
     """Run (or resume) generation and return 0 (done) or 1 (partial); bad input raises before anything is written."""
     plan = plan_run(config, inputs, run_dir)
-    try:
-        engine = plan.engine
-        documents = {ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens)
-                     for ex in plan.examples}
+    with plan.engine as engine:
+        documents = {
+            ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens) for ex in plan.examples
+        }
         active = plan.examples[:limit] if limit else plan.examples
         if dry_run:
             dry_run_report(plan, active, documents, console)
-            return EXIT_DONE
+            return ExitCode.DONE
         constraint_for(config, plan.task, engine)
         info = start_run_dir(run_dir, plan, documents)
         journal = Journal(run_dir / TRIALS, Trial)
@@ -196,11 +212,9 @@ def run_generate(
         finally:
             journal.close()
         decisions = finalize_run(run_dir, info, slots)
-    finally:
-        plan.engine.close()
     counts = summarize({ex.id: decisions[ex.id] for ex in active})
     console.print(
         f"{counts['accepted']} accepted, {counts['discarded']} discarded, {counts['pending']} pending"
         f" of {counts['examples']} examples → {run_dir}"
     )
-    return EXIT_PARTIAL if counts["pending"] else EXIT_DONE
+    return ExitCode.PARTIAL if counts["pending"] else ExitCode.DONE

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from rich.table import Table
 
-from curate.outcomes import FAILURES
-from curate.run_dir import atomic_write_bytes
-from curate.stats import CLASSES, ClassCounts, DropReport
+from curate.generation.outcomes import FAILURES
+from curate.stats.compute import CLASSES, ClassCounts, DropReport
+from schemas.files import atomic_write_bytes
 
 STATS_MD, STATS_JSON, STATS_PNG = "stats.md", "stats.json", "stats.png"
 
@@ -63,8 +63,13 @@ def sections(report: DropReport) -> list[Section]:
         "Cumulative acceptance by trial",
         ["trial", *(f"{name} (of {report.class_totals[name]:,})" for name in CLASSES)],
         [
-            [str(k + 1), *(f"{report.cumulative[n][k]:,} ({share(report.cumulative[n][k], report.class_totals[n])})"
-                           for n in CLASSES)]
+            [
+                str(k + 1),
+                *(
+                    f"{report.cumulative[n][k]:,} ({share(report.cumulative[n][k], report.class_totals[n])})"
+                    for n in CLASSES
+                ),
+            ]
             for k in range(report.k)
         ],
     )
@@ -94,7 +99,11 @@ def number(value: float | None) -> str:
 
 def markdown(report: DropReport) -> str:
     """The whole report as markdown (what `stats.md` holds)."""
-    lines = [f"# Drop statistics: {report.run}", "", f"Task `{report.task}`, teacher `{report.teacher}`, K = {report.k}."]
+    lines = [
+        f"# Drop statistics: {report.run}",
+        "",
+        f"Task `{report.task}`, teacher `{report.teacher}`, K = {report.k}.",
+    ]
     for section in sections(report):
         lines += ["", f"## {section.title}", "", markdown_table(section)]
     return "\n".join(lines) + "\n"
@@ -135,7 +144,7 @@ def plot_png(report: DropReport) -> bytes:
     for reason in FAILURES:
         values = [report.failures[name][reason] for name in CLASSES]
         right.bar(list(CLASSES), values, bottom=bottom, label=reason)
-        bottom = [b + v for b, v in zip(bottom, values)]
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     right.set(title="Failed trials by reason", ylabel="trials", ylim=(0, max(max(bottom), 1) * 1.3))
     right.legend(ncols=3, loc="upper center", fontsize="small")
     fig.tight_layout()

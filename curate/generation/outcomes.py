@@ -5,7 +5,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.run_dir import EXAMPLES, TRIALS
+from curate.generation.run_dir import EXAMPLES, TRIALS
 from schemas.trial import TrialStatus
 
 STATUS = pl.Enum([status.value for status in TrialStatus])

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.outcomes import FAILURES, effective_trials, example_outcomes, read_examples, read_trials
-from curate.run_dir import read_run_info
+from curate.generation.outcomes import FAILURES, effective_trials, example_outcomes, read_examples, read_trials
+from curate.generation.run_dir import read_run_info
 from schemas.base import Strict
 from schemas.task import TaskSpec
 

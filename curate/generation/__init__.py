@@ -1,0 +1,1 @@
+"""Teacher generation with K-trial acceptance (Algorithm 1), the run directory and its journal-derived tables."""
