@@ -1,10 +1,16 @@
-"""Lineage record of a published dataset version."""
+"""Lineage record of a published dataset version, and the tool version stamped into runs and versions."""
 
+from importlib.metadata import version
 from typing import Any
 
 from pydantic import Field
 
 from schemas.base import Strict
+
+
+def tool_version() -> str:
+    """The installed clsgen version, as recorded in run.json and manifest.json."""
+    return version("clsgen")
 
 
 class SplitInfo(Strict):

@@ -2,7 +2,6 @@
 
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 from rich.console import Console
@@ -17,6 +16,7 @@ from schemas.example import Example
 from schemas.exits import ExitCode
 from schemas.files import Journal
 from schemas.inputs import InputError, input_mapping, load_splits
+from schemas.manifest import tool_version
 from schemas.task import TaskSpec, load_task
 from schemas.teacher_output import structured_output_regex, structured_output_schema
 from schemas.trial import Trial
@@ -98,7 +98,7 @@ def start_run_dir(run_dir: Path, plan: Plan, documents: dict[str, tuple[str, boo
             model_id=plan.engine.model_id,
             created_at=now,
             updated_at=now,
-            tool_version=version("clsgen"),
+            tool_version=tool_version(),
         )
     )
     info.status = "running"

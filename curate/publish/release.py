@@ -4,7 +4,6 @@ import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
-from importlib.metadata import version as package_version
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +16,7 @@ from curate.stats.compute import compute_report
 from schemas.base import Strict
 from schemas.dataset_version import ARROW_DIR, MANIFEST, PARQUET_DIR, load_version, rows_sha256
 from schemas.files import atomic_write_bytes
-from schemas.manifest import DatasetManifest, SplitInfo
+from schemas.manifest import DatasetManifest, SplitInfo, tool_version
 from schemas.task import TaskSpec
 
 CARD = "README.md"
@@ -108,7 +107,7 @@ def publish(request: PublishRequest) -> Path:
         k=info.config.k,
         strategy=info.config.strategy,
         review_rounds=int(review is not None and review.reviewed > 0),
-        tool_version=package_version("clsgen"),
+        tool_version=tool_version(),
         source_run=str(Path(request.run_dir).resolve()),
         test_source=str(Path(request.test).resolve()) if request.test else None,
         review=review,
