@@ -1,5 +1,6 @@
 """Read labelled split files (CSV, JSON Lines, Parquet, saved HF datasets) into validated Examples."""
 
+import json
 import re
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from schemas.task import InputMapping, TaskSpec
 
 SPLIT_PATTERNS = (("train", r"train"), ("validation", r"valid|(^|[^a-z])dev([^a-z]|$)"), ("test", r"test"))
 TABULAR = {".csv", ".jsonl", ".json", ".parquet"}
+POSITIVE_WORDS = {"1", "yes", "true", "positive", "pos", "y"}  # guessed as 1 in a suggested label_map
 
 
 class InputError(ValueError):
@@ -88,16 +90,36 @@ def read_table(path: Path) -> pl.DataFrame:
     raise InputError(f"{path}: unsupported file type {path.suffix!r}: use .csv, .jsonl, .parquet or a saved dataset")
 
 
-def parse_label(raw: str | None, mapping: InputMapping, where: str) -> int:
-    """Map a raw label through the mapping (or accept 0/1); InputError names the row and the fix."""
+def parse_label(raw: str | None, mapping: InputMapping) -> int | None:
+    """Map a raw label through the mapping (0/1 without one); None when the mapping does not hold it."""
+    value = label_key(raw)
+    return (mapping.label_map or {"0": 0, "1": 1}).get(value)
+
+
+def label_key(raw: str | None) -> str:
+    """A raw label as a mapping key: stripped, with a float's `.0` dropped."""
     value = (raw or "").strip()
-    if value.endswith(".0"):
-        value = value[:-2]
-    table = mapping.label_map or {"0": 0, "1": 1}
-    if value not in table:
-        hint = "add it to columns.label_map in the config" if mapping.label_map else "labels must be 0 or 1"
-        raise InputError(f"{where}: label {raw!r} is outside the label mapping {sorted(table)}: {hint}")
-    return table[value]
+    return value[:-2] if value.endswith(".0") else value
+
+
+def columns_example(mapping: InputMapping, values: pl.Series) -> str:
+    """A `columns:` line for the config that maps every value of the label column (a guess to check)."""
+    known = mapping.label_map or {}
+    guessed = {
+        key: int(key.lower() in POSITIVE_WORDS) for key in map(label_key, values.drop_nulls().unique().sort().head(10))
+    }
+    columns = {**mapping.model_dump(exclude_none=True), "label_map": {**guessed, **known}}
+    return "columns: " + json.dumps(columns)
+
+
+def unmapped_label(where: str, raw: str | None, mapping: InputMapping, values: pl.Series) -> InputError:
+    """The error for a label outside the mapping: where, the mapping, and a `columns.label_map` to paste."""
+    keys = sorted(mapping.label_map or {"0": 0, "1": 1})
+    return InputError(
+        f"{where}: label {raw!r} is not in the label mapping {keys}: map every value of column"
+        f" {mapping.label_column!r} to 0 or 1 (1 = positive class) with columns.label_map in the generate"
+        f" config (--config gen.yaml), e.g.\n{columns_example(mapping, values)}"
+    )
 
 
 def load_examples(path: Path, task: TaskSpec, mapping: InputMapping, split: str) -> list[Example]:
@@ -122,7 +144,9 @@ def load_examples(path: Path, task: TaskSpec, mapping: InputMapping, split: str)
         empty = [field for field, text in fields.items() if not text]
         if empty:
             raise InputError(f"{where}: empty {empty} field: drop the row or fill it in")
-        label = parse_label(row[mapping.label_column], mapping, where)
+        label = parse_label(row[mapping.label_column], mapping)
+        if label is None:
+            raise unmapped_label(where, row[mapping.label_column], mapping, frame[mapping.label_column])
         examples.append(Example(id=example_id, fields=fields, label=label, split=split))
     if not examples:
         raise InputError(f"{path} has no rows")

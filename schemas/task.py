@@ -81,20 +81,40 @@ class TaskSpec(Strict):
 
 
 BUILTIN_TASKS = ("clinifact", "lcd-30d", "lcd-90d")
+TASK_SUFFIXES = {".yaml", ".yml"}
+
+
+def looks_like_path(name: str) -> bool:
+    """True when a task name is meant as a file: a .yaml/.yml suffix, a directory part, or an existing file."""
+    path = Path(name)
+    return path.suffix in TASK_SUFFIXES or path.name != name or path.is_file()
+
+
+def task_text(name_or_path: str) -> tuple[str, str]:
+    """(YAML text, where it came from) of a built-in task or a task file; ValueError says which and the fix."""
+    if name_or_path in BUILTIN_TASKS:
+        text = resources.files("schemas").joinpath("tasks", f"{name_or_path}.yaml").read_text()
+        return text, f"built-in task {name_or_path!r}"
+    path = Path(name_or_path)
+    if not looks_like_path(name_or_path):
+        raise ValueError(
+            f"unknown task {name_or_path!r}: use a built-in task ({', '.join(BUILTIN_TASKS)}) or a path to a task"
+            " YAML file"
+        )
+    if not path.is_file():
+        where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
+        raise ValueError(
+            f"task file {name_or_path} not found{where}: fix the path,"
+            f" or use a built-in task ({', '.join(BUILTIN_TASKS)})"
+        )
+    if path.suffix not in TASK_SUFFIXES:
+        raise ValueError(f"task file {name_or_path} is not YAML: give a .yaml or .yml file")
+    return path.read_text(), str(path)
 
 
 def load_task(name_or_path: str) -> TaskSpec:
     """Load a built-in spec by name or a spec from a YAML file; raise ValueError naming the fix."""
-    path = Path(name_or_path)
-    if name_or_path in BUILTIN_TASKS:
-        text = resources.files("schemas").joinpath("tasks", f"{name_or_path}.yaml").read_text()
-        source = f"built-in task {name_or_path!r}"
-    elif path.suffix in {".yaml", ".yml"} and path.is_file():
-        text, source = path.read_text(), str(path)
-    else:
-        raise ValueError(
-            f"unknown task {name_or_path!r}: use one of {', '.join(BUILTIN_TASKS)} or a path to a task YAML file"
-        )
+    text, source = task_text(name_or_path)
     try:
         return TaskSpec.model_validate(yaml.safe_load(text))
     except (ValidationError, yaml.YAMLError) as err:

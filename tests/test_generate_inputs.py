@@ -36,7 +36,7 @@ def generate(tmp_path: Path, *args: str):
     "rows, message",
     [
         ([{"index": "1", "claim": "c", "label": "1"}], "missing column(s) ['article_abstract']"),
-        ([row(label="7")], "label '7' is outside the label mapping"),
+        ([row(label="7")], "label '7' is not in the label mapping"),
         ([row(abstract="  ")], "empty ['article_abstract'] field"),
         ([row(index="5"), row(index="5")], "duplicate id '5'"),
         ([row(index="")], "empty id"),
@@ -63,7 +63,30 @@ def test_missing_file_and_unknown_task(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "does not exist" in result.output
     path = write_demo_csv(tmp_path / "train.csv", 3)
     result, out = generate(tmp_path, "--input", str(path), "--task", "sentiment")
-    assert result.exit_code == 2 and "unknown task 'sentiment'" in result.output and not out.exists()
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "unknown task 'sentiment'" in message and not out.exists()
+    assert "clinifact, lcd-30d, lcd-90d" in message
+
+
+def test_a_missing_task_file_is_named_as_a_file(tmp_path: Path) -> None:
+    path = write_demo_csv(tmp_path / "train.csv", 3)
+    result, out = generate(tmp_path, "--input", str(path), "--task", "typo.yaml")
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "task file typo.yaml not found" in message, message
+    assert "unknown task" not in message and not out.exists()
+
+
+def test_a_string_label_outside_the_mapping_shows_a_label_map_to_paste(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "train.csv", [row(index="1", label="yes"), row(index="2", label="no")])
+    result, out = generate(tmp_path, "--input", str(path))
+    assert result.exit_code == 2 and not out.exists()
+    assert "label 'yes' is not in the label mapping" in " ".join(result.output.split())
+    example = next(line for line in result.output.splitlines() if line.startswith("columns: "))
+    config = tmp_path / "gen.yaml"
+    config.write_text(example + "\n")
+    result, _ = generate(tmp_path, "--input", str(path), "--config", str(config), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "train: 2 examples (1 positive, 1 negative)" in result.output
 
 
 def test_malformed_config(tmp_path: Path) -> None:
