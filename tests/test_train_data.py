@@ -6,7 +6,7 @@ from transformers import AutoTokenizer
 
 from tests.train_fixtures import TOY_TASK
 from train.collate import IGNORE, pack, plan_micro_batches
-from train.data import Encoded, encode_prompt, encode_split, eog_token_id
+from train.data import Encoded, encode_prompt, encode_split, eog_token_id, prompt_ids, student_document
 
 FIELDS = {
     "claim": "the drug improves survival",
@@ -31,19 +31,23 @@ def test_prompt_is_chat_template_then_generation_prefix(tok):
     assert tok.decode(prompt.ids).endswith("<|start_header_id|>assistant<|end_header_id|>\n\nReasoning: ")
 
 
-def test_truncation_cuts_only_the_document_field_from_its_end(tok):
+def test_max_input_tokens_counts_document_tokens_and_cuts_only_the_document_field(tok):
     full = encode_prompt(tok, TOY_TASK, FIELDS, 10_000)
-    cut = encode_prompt(tok, TOY_TASK, FIELDS, 120)
-    assert len(full.ids) > 120 >= len(cut.ids) >= 110
-    assert cut.truncated
+    cut = encode_prompt(tok, TOY_TASK, FIELDS, 60)
+    assert not full.truncated and cut.truncated
+    document, truncated = student_document(tok, TOY_TASK, FIELDS, 60)
+    assert truncated and 55 <= len(tok(document, add_special_tokens=False)["input_ids"]) <= 60
+    assert document.startswith("Claim: the drug improves survival\nAbstract: the trial showed")
+    assert FIELDS["article_abstract"].startswith(document.removeprefix("Claim: the drug improves survival\nAbstract: "))
+    assert cut.ids == prompt_ids(tok, TOY_TASK, document)  # the system prompt and question are not counted
+    assert len(cut.ids) > 60
     text = tok.decode(cut.ids)
-    assert "Claim: the drug improves survival\nAbstract: the trial showed" in text
     assert text.endswith("TRUE or FALSE?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nReasoning: ")
 
 
-def test_truncation_fails_when_the_rest_of_the_prompt_is_too_long(tok):
-    with pytest.raises(ValueError, match="raise max_input_tokens"):
-        encode_prompt(tok, TOY_TASK, FIELDS, 20)
+def test_truncation_fails_when_the_other_fields_alone_are_too_long(tok):
+    with pytest.raises(ValueError, match="even with an empty 'article_abstract'; raise max_input_tokens above 5"):
+        encode_prompt(tok, TOY_TASK, FIELDS, 5)
 
 
 def test_eog_is_the_templates_turn_end_token(tok):

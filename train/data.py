@@ -1,10 +1,14 @@
-"""Token ids of prompts and targets: the chat template, the generation prefix, document truncation, EOG."""
+"""Token ids of prompts and targets: the chat template, the generation prefix, document truncation, EOG.
+
+`max_input_tokens` counts tokens of the rendered document (as in curate and the baselines), not of the prompt.
+"""
 
 from dataclasses import dataclass
 
 from datasets import Dataset
 
 from schemas.task import TaskSpec
+from schemas.truncation import TokenizerCounter, fit_fields
 
 PROBE = "\u2402probe\u2402"
 
@@ -32,31 +36,29 @@ class Encoded:
         return len(self.input_ids) - self.prompt_len
 
 
-def render_prompt_ids(tokenizer, task: TaskSpec, fields: dict[str, str]) -> list[int]:
+def prompt_ids(tokenizer, task: TaskSpec, document: str) -> list[int]:
     """Chat-template ids of system + document + question with the assistant header, then the generation prefix."""
-    messages = task.student_messages(task.render_document(fields))
-    ids = list(tokenizer.apply_chat_template(messages, add_generation_prompt=True)["input_ids"])
+    ids = list(tokenizer.apply_chat_template(task.student_messages(document), add_generation_prompt=True)["input_ids"])
     return ids + tokenizer(task.generation_prefix, add_special_tokens=False)["input_ids"]
 
 
+def student_document(tokenizer, task: TaskSpec, fields: dict[str, str], max_input_tokens: int) -> tuple[str, bool]:
+    """The document within `max_input_tokens` document tokens (schemas' one truncation); ValueError when the
+    fields other than the truncate field alone exceed it."""
+    counter = TokenizerCounter(tokenizer)
+    document, truncated = fit_fields(fields, task, counter.count, counter.truncate, max_input_tokens)
+    if truncated and (length := counter.count(document)) > max_input_tokens:
+        raise ValueError(
+            f"task {task.name!r}: the document is {length} tokens even with an empty {task.truncate_field!r};"
+            f" raise max_input_tokens above {max_input_tokens}"
+        )
+    return document, truncated
+
+
 def encode_prompt(tokenizer, task: TaskSpec, fields: dict[str, str], max_input_tokens: int) -> PromptIds:
-    """Prompt ids within `max_input_tokens`, cutting only the task's truncate field from its end."""
-    ids = render_prompt_ids(tokenizer, task, fields)
-    if len(ids) <= max_input_tokens:
-        return PromptIds(ids, False)
-    text = fields[task.truncate_field]
-    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-    keep = len(offsets)
-    while len(ids) > max_input_tokens:
-        if keep == 0:
-            raise ValueError(
-                f"task {task.name!r}: the prompt is {len(ids)} tokens even with an empty {task.truncate_field!r};"
-                f" raise max_input_tokens above {max_input_tokens}"
-            )
-        keep = max(0, keep - (len(ids) - max_input_tokens))
-        cut = text[: offsets[keep][0]] if keep < len(offsets) else text
-        ids = render_prompt_ids(tokenizer, task, {**fields, task.truncate_field: cut})
-    return PromptIds(ids, True)
+    """Prompt ids whose document is cut to `max_input_tokens` tokens in the task's truncate field only."""
+    document, truncated = student_document(tokenizer, task, fields, max_input_tokens)
+    return PromptIds(prompt_ids(tokenizer, task, document), truncated)
 
 
 def eog_token_id(tokenizer) -> int:

@@ -13,7 +13,8 @@ from transformers import (
 )
 
 from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
-from curate.engines.tokens import CountsTokens, TokenizerCounter, load_tokenizer, prompt_ids
+from curate.engines.tokens import CountsTokens, load_tokenizer, prompt_ids
+from schemas.truncation import TokenizerCounter
 
 
 class SeededSampler(LogitsProcessor):

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
-from curate.engines.tokens import CharEstimateCounter, CountsTokens, TokenCounter, TokenizerCounter, load_tokenizer
+from curate.engines.tokens import CharEstimateCounter, CountsTokens, load_tokenizer
+from schemas.truncation import TokenCounter, TokenizerCounter
 
 try:
     import httpx2

@@ -1,37 +1,13 @@
-"""Token counting, truncation and chat-prompt ids shared by the engines."""
+"""Token counting, truncation and chat-prompt ids shared by the engines (the exact counter lives in schemas)."""
 
 import math
-from typing import Protocol
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from curate.engines.base import EngineError
+from schemas.truncation import TokenCounter
 
 CHARS_PER_TOKEN = 4
-
-
-class TokenCounter(Protocol):
-    """Counts and truncates text in tokens (exactly with a tokenizer, or by an estimate)."""
-
-    def count(self, text: str) -> int: ...
-
-    def truncate(self, text: str, max_tokens: int) -> str: ...
-
-
-class TokenizerCounter:
-    """Exact counts from a Hugging Face tokenizer; truncation keeps the start of the text verbatim."""
-
-    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
-        self.tokenizer = tokenizer
-
-    def count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def truncate(self, text: str, max_tokens: int) -> str:
-        if max_tokens <= 0:
-            return ""
-        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        return text if len(offsets) <= max_tokens else text[: offsets[max_tokens - 1][1]]
 
 
 class CharEstimateCounter:

@@ -10,7 +10,8 @@ import torch
 from transformers import AutoConfig
 
 from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
-from curate.engines.tokens import CountsTokens, TokenizerCounter, load_tokenizer, prompt_ids
+from curate.engines.tokens import CountsTokens, load_tokenizer, prompt_ids
+from schemas.truncation import TokenizerCounter
 
 MAX_MODEL_LEN = 16384
 
