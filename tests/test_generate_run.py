@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from curate.cli import app
@@ -115,6 +116,29 @@ def test_resume_under_another_config_is_refused(teacher_dir: Path, demo_csv: Pat
     result = runner.invoke(app, ["generate", "--out", str(baseline), "--k", "4"])
     assert result.exit_code == 2 and "another config (changed: k)" in result.output
     assert {p.name: p.read_bytes() for p in baseline.iterdir()} == before
+
+
+def test_a_run_started_with_relative_paths_resumes_from_another_folder(
+    teacher_dir: Path, demo_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start, elsewhere = tmp_path / "a", tmp_path / "b"
+    start.mkdir(), elsewhere.mkdir()
+    (start / "train.csv").write_bytes(demo_csv.read_bytes())
+    (start / "task.yaml").write_text(yaml.safe_dump(load_task("clinifact").model_dump(mode="json")))
+    monkeypatch.chdir(start)
+    teacher = os.path.relpath(teacher_dir, start)
+    first = args(Path(teacher), Path("train.csv"), Path("run"), "--task", "task.yaml", "--limit", "5")
+    assert runner.invoke(app, first).exit_code == 0
+    info = json.loads((start / "run" / "run.json").read_text())
+    assert info["inputs"] == {"train": str(start / "train.csv")}
+    assert info["config"]["task"] == str(start / "task.yaml")
+    assert info["config"]["engine"] == f"hf:{teacher_dir}"
+    before = journal_slots(start / "run")
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(app, ["generate", "--out", "../a/run"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((start / "run" / "run.json").read_text())["counts"]["examples"] == 20
+    assert journal_slots(start / "run")[: len(before)] == before
 
 
 def test_dry_run_writes_nothing(teacher_dir: Path, demo_csv: Path, tmp_path: Path) -> None:

@@ -12,12 +12,13 @@ from curate.generation.acceptance import decide, judge, latest_slots, open_slots
 from curate.generation.run_dir import TRIALS, RunInfo, read_run_info, write_run_info
 from curate.generation.tables import examples_frame, finalize_run, summarize, write_examples
 from schemas.config import GenerateConfig
+from schemas.default_model import resolve_model_path
 from schemas.example import Example
 from schemas.exits import ExitCode
 from schemas.files import Journal
 from schemas.inputs import InputError, input_mapping, load_splits
 from schemas.manifest import tool_version
-from schemas.task import TaskSpec, load_task
+from schemas.task import BUILTIN_TASKS, TaskSpec, load_task
 from schemas.teacher_output import structured_output_regex, structured_output_schema
 from schemas.trial import Trial
 from schemas.truncation import fit_document
@@ -65,13 +66,40 @@ def check_resume(run_dir: Path, config: GenerateConfig, task: TaskSpec, inputs: 
     return recorded
 
 
+def absolute_if_exists(text: str) -> str:
+    """An existing file or folder as an absolute path; anything else (a name, a hub id) unchanged."""
+    path = Path(text).expanduser()
+    return str(path.resolve()) if path.exists() else text
+
+
+def anchored_engine(uri: str) -> str:
+    """An hf:/vllm: URI with its local model folder made absolute ('default' and hub ids stay as given)."""
+    scheme, _, model = uri.partition(":")
+    if scheme not in ("hf", "vllm") or resolve_model_path(model) != model:
+        return uri
+    return f"{scheme}:{absolute_if_exists(model)}"
+
+
+def anchored(config: GenerateConfig) -> GenerateConfig:
+    """The config with its local paths (task YAML, model, tokenizer) absolute, so a run resumes from any folder."""
+    return config.model_copy(
+        update={
+            "task": config.task if config.task in BUILTIN_TASKS else absolute_if_exists(config.task),
+            "engine": anchored_engine(config.engine),
+            "tokenizer": config.tokenizer and absolute_if_exists(config.tokenizer),
+        }
+    )
+
+
 def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Path) -> Plan:
     """Load task, inputs and engine, or raise InputError / EngineError / ValueError before touching disk."""
     task = load_task(config.task)
+    config = anchored(config)
     if (run_dir / "run.json").exists():
         inputs = check_resume(run_dir, config, task, inputs)
     elif not inputs:
         raise InputError("no --input given and the run directory is new: pass --input PATH")
+    inputs = {split: path.resolve() for split, path in inputs.items()}
     examples = load_splits(inputs, task, input_mapping(task, config.columns))
     from curate.engines import open_engine  # heavy (torch, vllm, openai): only once the inputs are valid
 
