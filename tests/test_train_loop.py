@@ -25,6 +25,14 @@ def without_seconds(path):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in read_jsonl(path)]
 
 
+def kill_during_epoch_2(path, rows_of_epoch_2: int) -> None:
+    """Cut a log as a kill during epoch 2 leaves it: epoch 1, some rows of epoch 2, then half a line."""
+    lines = path.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if json.loads(line)["epoch"] == 2)
+    torn = lines[first + rows_of_epoch_2]
+    path.write_text("".join(lines[: first + rows_of_epoch_2]) + torn[: len(torn) // 2])
+
+
 def test_loss_falls_and_checkpoints_hold_the_trained_weights(tiny_model_dir, tmp_path):
     version = toy_version(tmp_path / "registry")
     cfg = TrainConfig(epochs=4, learning_rate=5e-3, warmup_ratio=0.1, **FAST)
@@ -61,10 +69,12 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_model_dir, tmp_
     full = train_run(cfg, version, str(tiny_model_dir), tmp_path / "full")
     expected = read_jsonl(full / "steps.jsonl")
 
-    killed = tmp_path / "killed"  # as if killed during epoch 2, after some step rows were written
+    killed = tmp_path / "killed"  # killed during epoch 2: some of its step rows written, the last one torn
     shutil.copytree(full, killed)
     shutil.rmtree(killed / "epoch-2")
     shutil.rmtree(killed / "epoch-3")
+    kill_during_epoch_2(killed / "steps.jsonl", rows_of_epoch_2=1)
+    kill_during_epoch_2(killed / "metrics.jsonl", rows_of_epoch_2=0)
     train_run(cfg, version, str(tiny_model_dir), killed)
     assert read_jsonl(killed / "steps.jsonl") == expected
     assert without_seconds(killed / "metrics.jsonl") == without_seconds(full / "metrics.jsonl")

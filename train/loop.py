@@ -1,22 +1,34 @@
-"""The training loop on accelerate: AdamW, warmup + linear decay, packed micro-batches, epoch eval and checkpoints."""
+"""The `train run` recipe on accelerate: setup (data, model, optimizer, scheduler, resume), then fit, an epoch at a
+time of train_step, validate and save_checkpoint. AdamW, warmup + linear decay, packed micro-batches."""
 
-import json
 import math
 import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.metrics import f1_score, roc_auc_score
+from torch.optim.lr_scheduler import LRScheduler
 from transformers import get_linear_schedule_with_warmup
 
 from schemas.dataset_version import load_version
+from schemas.files import Journal, atomic_write_bytes
 from schemas.task import TaskSpec
+from schemas.train_metrics import (
+    METRICS,
+    STEPS,
+    DevEpochMetrics,
+    EpochMetrics,
+    StepRow,
+    TrainEpochMetrics,
+    keep_epochs,
+)
 from train import checkpoint as ckpt
 from train.collate import pack, plan_micro_batches
 from train.config import TrainConfig
@@ -24,8 +36,6 @@ from train.data import Encoded, encode_split, eog_token_id
 from train.model import DualHeadModel, build_model, objective_loss
 
 RECORD = "train.json"
-METRICS = "metrics.jsonl"
-STEPS = "steps.jsonl"
 
 
 @dataclass
@@ -40,6 +50,76 @@ class Prepared:
     max_input_tokens: int
     eog_id: int
     resume_from: Path | None
+
+
+class StepLosses(NamedTuple):
+    """One optimizer step's losses summed over processes, and the gradient norm before clipping."""
+
+    loss: torch.Tensor
+    lm: torch.Tensor
+    cls: torch.Tensor
+    grad_norm: torch.Tensor
+
+
+@dataclass
+class Logs:
+    """The run's journals, kept by the main process: a row per optimizer step, and per epoch and split."""
+
+    steps: Journal[StepRow]
+    metrics: Journal[EpochMetrics]
+
+    def close(self) -> None:
+        """Close both files."""
+        self.steps.close()
+        self.metrics.close()
+
+
+@dataclass
+class Session:
+    """A set-up run: prepared data, the accelerate-wrapped model and optimizer, the schedule, where it starts."""
+
+    accelerator: Accelerator
+    prep: Prepared
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: LRScheduler
+    out: Path
+    start_epoch: int
+    steps_per_epoch: int
+    logs: Logs | None  # None on processes other than the main one
+
+    @property
+    def cfg(self) -> TrainConfig:
+        """The run's hyper-parameters."""
+        return self.prep.record.config
+
+
+def train_run(cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None = None) -> Path:
+    """Train a dual-head model on a published dataset version, writing `out/epoch-N` after every epoch."""
+    session = setup(cfg, Path(dataset_dir), model_path, Path(out), resume_from)
+    try:
+        fit(session)
+    finally:
+        if session.logs:
+            session.logs.close()
+    return session.out
+
+
+def setup(cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None) -> Session:
+    """Read and encode the data, start the run folder, build (or restore) model, optimizer and scheduler."""
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    prep = prepare(cfg, dataset_dir, model_path, out, resume_from, accelerator.num_processes)
+    accelerator.wait_for_everyone()
+    start = ckpt.read_resume_state(prep.resume_from).epoch if prep.resume_from else 0
+    logs = start_output(out, prep.record, start) if accelerator.is_main_process else None
+    steps_per_epoch = math.ceil(len(prep.train) / cfg.batch_size)
+    model, optimizer, scheduler = build(accelerator, prep, steps_per_epoch * cfg.epochs)
+    if prep.resume_from:
+        restore(prep.resume_from, accelerator.process_index, model, optimizer, scheduler)
+    accelerator.print(setup_line(accelerator, model))
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    return Session(accelerator, prep, model, optimizer, scheduler, out, start, steps_per_epoch, logs)
 
 
 def prepare(
@@ -66,16 +146,8 @@ def prepare(
         dataset_version=f"{manifest.name}@{manifest.version}",
         dataset_sha256={split: info.sha256 for split, info in manifest.splits.items()},
     )
-    return Prepared(
-        record,
-        task,
-        tokenizer,
-        train,
-        dev,
-        max_input_tokens,
-        eog_id,
-        resume_point(record, Path(out), resume_from, world_size),
-    )
+    resume = resume_point(record, out, resume_from, world_size)
+    return Prepared(record, task, tokenizer, train, dev, max_input_tokens, eog_id, resume)
 
 
 def resume_point(record: ckpt.TrainRecord, out: Path, resume_from: Path | None, world_size: int) -> Path | None:
@@ -102,17 +174,102 @@ def resume_point(record: ckpt.TrainRecord, out: Path, resume_from: Path | None, 
     return Path(resume_from)
 
 
-def truncate_jsonl(path: Path, last_epoch: int) -> None:
-    """Keep the rows of epochs up to `last_epoch` (drops those of an interrupted epoch)."""
-    if path.is_file():
-        rows = [line for line in path.read_text().splitlines() if json.loads(line)["epoch"] <= last_epoch]
-        path.write_text("".join(row + "\n" for row in rows))
+def start_output(out: Path, record: ckpt.TrainRecord, last_epoch: int) -> Logs:
+    """Create the run folder with `train.json`; open its logs without the rows of epochs after `last_epoch`."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / RECORD, record.model_dump_json(indent=2).encode())
+    logs = Logs(Journal(out / STEPS, StepRow), Journal(out / METRICS, EpochMetrics))
+    keep_epochs(logs.steps, last_epoch)
+    keep_epochs(logs.metrics, last_epoch)
+    return logs
 
 
-def append_jsonl(path: Path, row: dict) -> None:
-    """Append one JSON row."""
-    with path.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
+def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters the optimizer updates (LoRA, and the head unless the objective is gen-only)."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def build(
+    accelerator: Accelerator, prep: Prepared, total_steps: int
+) -> tuple[DualHeadModel, torch.optim.Optimizer, LRScheduler]:
+    """The seeded dual-head model, AdamW and the warmup + linear-decay schedule over `total_steps`."""
+    cfg = prep.record.config
+    torch.manual_seed(cfg.seed)
+    base = ckpt.load_base(prep.record.model, accelerator.device, cfg.precision, cfg.attn_implementation)
+    model = build_model(base, cfg, prep.task.positive_label)
+    torch.manual_seed(cfg.seed + accelerator.process_index)  # dropout masks differ between processes
+    optimizer = torch.optim.AdamW(trainable(model), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
+    return model, optimizer, scheduler
+
+
+def restore(
+    checkpoint: Path, rank: int, model: DualHeadModel, optimizer: torch.optim.Optimizer, scheduler: LRScheduler
+) -> None:
+    """Load a checkpoint's adapter and head, and this process's optimizer, scheduler and RNG state."""
+    ckpt.load_trainable_weights(checkpoint, model)
+    ckpt.load_rank_state(checkpoint, rank, optimizer, scheduler)
+
+
+def setup_line(accelerator: Accelerator, model: DualHeadModel) -> str:
+    """One line on the effective distributed setup: processes, device and the precision the model computes in."""
+    dtypes = "/".join(sorted({str(p.dtype).removeprefix("torch.") for p in trainable(model)}))
+    base = str(model.lm.get_base_model().dtype).removeprefix("torch.")
+    return (
+        f"train run: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on"
+        f" {accelerator.device.type}; base weights {base}, trainable weights {dtypes},"
+        f" {'bf16 autocast' if model.autocast_bf16 else 'no autocast'}"
+    )
+
+
+def fit(session: Session) -> None:
+    """The epoch loop from the resume point: train an epoch, validate, log the epoch's rows, save a checkpoint."""
+    cfg = session.cfg
+    with progress_bar(session.accelerator.is_main_process) as bar:
+        for epoch in range(session.start_epoch + 1, cfg.epochs + 1):
+            rows: list[TrainEpochMetrics | DevEpochMetrics] = [train_epoch(session, epoch, bar)]
+            if session.prep.dev:
+                rows.append(validate(session, epoch))
+            if session.logs:
+                for row in rows:
+                    session.logs.metrics.append(EpochMetrics(row))
+                    bar.console.print(row.model_dump_json())
+            save_checkpoint(session, epoch)
+
+
+def train_epoch(session: Session, epoch: int, bar: Progress) -> TrainEpochMetrics:
+    """One shuffled pass over the train split: a train_step and an optimizer step per batch, a steps.jsonl row each."""
+    cfg, spe = session.cfg, session.steps_per_epoch
+    task = bar.add_task(f"epoch {epoch}/{cfg.epochs}", total=spe, info="")
+    order = torch.randperm(len(session.prep.train), generator=torch.Generator().manual_seed(cfg.seed * 10007 + epoch))
+    began, sums = time.time(), torch.zeros(3)
+    for s in range(spe):
+        step = order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist()
+        losses = train_step(session.accelerator, session.model, cfg, session.prep.train, step)
+        session.optimizer.step()
+        session.scheduler.step()
+        session.optimizer.zero_grad(set_to_none=True)
+        sums += torch.stack([losses.loss, losses.lm, losses.cls]).cpu()
+        row = step_row(epoch, (epoch - 1) * spe + s + 1, losses, session.scheduler.get_last_lr()[0])
+        if session.logs:
+            session.logs.steps.append(row)
+        bar.update(task, advance=1, info=f"loss {row.loss:.4f}")
+    loss, lm, cls = (sums / spe).tolist()
+    seconds = round(time.time() - began, 3)
+    return TrainEpochMetrics(epoch=epoch, loss=loss, lm_loss=lm, cls_loss=cls, steps=spe, seconds=seconds)
+
+
+def step_row(epoch: int, step: int, losses: StepLosses, lr: float) -> StepRow:
+    """The steps.jsonl row of one optimizer step."""
+    return StepRow(
+        epoch=epoch,
+        step=step,
+        loss=losses.loss.item(),
+        lm_loss=losses.lm.item(),
+        cls_loss=losses.cls.item(),
+        grad_norm=float(losses.grad_norm),
+        lr=lr,
+    )
 
 
 def rank_micro_batches(
@@ -128,9 +285,9 @@ def rank_micro_batches(
 
 
 def train_step(
-    accelerator: Accelerator, model, cfg: TrainConfig, examples: list[Encoded], step: list[int]
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Forward/backward over this process's packs; returns summed (loss, lm, cls) shares and the grad norm."""
+    accelerator: Accelerator, model: torch.nn.Module, cfg: TrainConfig, examples: list[Encoded], step: list[int]
+) -> StepLosses:
+    """Forward/backward over this process's packs of one optimizer step, then gradient clipping."""
     lengths = [len(ex.input_ids) for ex in examples]
     n_tokens = float(sum(examples[i].target_len for i in step))
     n_examples = float(len(step))
@@ -144,86 +301,92 @@ def train_step(
             accelerator.backward(loss * accelerator.num_processes)
         lm, cls = parts.lm_sum.sum().detach() / max(n_tokens, 1.0), parts.cls_loss.sum().detach() / n_examples
         totals += torch.stack([loss.detach(), lm * weight, cls * weight])
-    params = [p for p in model.parameters() if p.requires_grad]
-    grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+    grad_norm = accelerator.clip_grad_norm_(trainable(model), cfg.max_grad_norm)
     loss, lm, cls = accelerator.reduce(totals, reduction="sum")
-    return loss, lm, cls, grad_norm
+    return StepLosses(loss, lm, cls, grad_norm)
 
 
 @torch.no_grad()
-def evaluate_split(accelerator: Accelerator, model, cfg: TrainConfig, examples: list[Encoded], positive: int) -> dict:
-    """Parsability-free dev metrics: head AUROC, F1 and accuracy at 0.5, Brier, head and LM losses."""
-    model.eval()
+def dev_outputs(session: Session) -> list[tuple[int, float, float, float, float]]:
+    """(index, P(positive), LM loss sum, target tokens, head loss) of every dev example, gathered from all processes."""
+    accelerator, model, examples = session.accelerator, session.model, session.prep.dev
     lengths = [len(ex.input_ids) for ex in examples]
-    packs = rank_micro_batches(
-        list(range(len(examples))), lengths, cfg.pack_tokens, accelerator.process_index, accelerator.num_processes
-    )
+    rank, world = accelerator.process_index, accelerator.num_processes
+    packs = rank_micro_batches(list(range(len(examples))), lengths, session.cfg.pack_tokens, rank, world)
     rows = []
+    model.eval()
     for idx, weight in packs:
         parts = model(pack([examples[i] for i in idx]).to(accelerator.device), "joint")
-        probs = parts.head_logits.softmax(-1)[:, positive]
+        probs = parts.head_logits.softmax(-1)[:, session.prep.task.positive_label]
         if weight:
-            rows += zip(
-                idx,
-                probs.tolist(),
-                parts.lm_sum.tolist(),
-                parts.lm_count.tolist(),
-                parts.cls_loss.tolist(),
-                strict=True,
-            )
+            losses = (parts.lm_sum.tolist(), parts.lm_count.tolist(), parts.cls_loss.tolist())
+            rows += zip(idx, probs.tolist(), *losses, strict=True)
     model.train()
-    rows = sorted(gather_object(rows))
-    y = [int(examples[i].label == positive) for i, *_ in rows]
+    return sorted(gather_object(rows))
+
+
+def validate(session: Session, epoch: int) -> DevEpochMetrics:
+    """Dev metrics of the head (no generated text): AUROC, F1 and accuracy at 0.5, Brier, head and LM losses."""
+    rows = dev_outputs(session)
+    positive = session.prep.task.positive_label
+    y = [int(session.prep.dev[i].label == positive) for i, *_ in rows]
     p = [row[1] for row in rows]
     lm_count = sum(row[3] for row in rows)
     cls_loss = sum(row[4] for row in rows) / len(rows)
     lm_loss = sum(row[2] for row in rows) / lm_count if lm_count else None
-    terms = {"joint": [lm_loss, cls_loss], "cls-only": [cls_loss], "gen-only": [lm_loss]}[cfg.objective]
-    return {
-        "n": len(rows),
-        "auroc": roc_auc_score(y, p) if 0 < sum(y) < len(y) else None,
-        "f1": f1_score(y, [int(v >= 0.5) for v in p], zero_division=0.0),
-        "accuracy": sum(int(v >= 0.5) == t for v, t in zip(p, y, strict=True)) / len(y),
-        "brier": sum((v - t) ** 2 for v, t in zip(p, y, strict=True)) / len(y),
-        "cls_loss": cls_loss,
-        "lm_loss": lm_loss,
-        "loss": None if None in terms else sum(terms),
-    }
+    terms = {"joint": [lm_loss, cls_loss], "cls-only": [cls_loss], "gen-only": [lm_loss]}[session.cfg.objective]
+    return DevEpochMetrics(
+        epoch=epoch,
+        n=len(rows),
+        auroc=roc_auc_score(y, p) if 0 < sum(y) < len(y) else None,
+        f1=f1_score(y, [int(v >= 0.5) for v in p], zero_division=0.0),
+        accuracy=sum(int(v >= 0.5) == t for v, t in zip(p, y, strict=True)) / len(y),
+        brier=sum((v - t) ** 2 for v, t in zip(p, y, strict=True)) / len(y),
+        cls_loss=cls_loss,
+        lm_loss=lm_loss,
+        loss=None if None in terms else sum(terms),
+    )
 
 
-def save_epoch(
-    accelerator: Accelerator, model, optimizer, scheduler, prep: Prepared, out: Path, epoch: int, global_step: int
-) -> Path:
+def head_config(session: Session, model: DualHeadModel, epoch: int) -> ckpt.DualHeadConfig:
+    """`dual_head.json` of the checkpoint of `epoch`."""
+    prep, cfg = session.prep, session.cfg
+    return ckpt.DualHeadConfig(
+        base_model=prep.record.model,
+        hidden_size=model.lm.get_base_model().config.hidden_size,
+        head_hidden=cfg.head_hidden,
+        head_dropout=cfg.head_dropout,
+        task_spec=prep.task.model_dump(mode="json"),
+        max_input_tokens=prep.max_input_tokens,
+        eog_token_id=prep.eog_id,
+        objective=cfg.objective,
+        dataset_dir=prep.record.dataset_dir,
+        dataset_version=prep.record.dataset_version,
+        epoch=epoch,
+    )
+
+
+def save_checkpoint(session: Session, epoch: int) -> Path:
     """Write `out/epoch-N` atomically: staged in a hidden folder, renamed once every process has written."""
-    final, staging = out / f"epoch-{epoch}", out / f".epoch-{epoch}.partial"
+    accelerator = session.accelerator
+    final, staging = session.out / f"epoch-{epoch}", session.out / f".epoch-{epoch}.partial"
     if accelerator.is_main_process:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    ckpt.save_rank_state(staging, accelerator.process_index, optimizer)
-    state_dict = accelerator.get_state_dict(model)
+    ckpt.save_rank_state(staging, accelerator.process_index, session.optimizer)
+    state_dict = accelerator.get_state_dict(session.model)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        unwrapped: DualHeadModel = accelerator.unwrap_model(model)
-        cfg = prep.record.config
-        head_config = ckpt.DualHeadConfig(
-            base_model=prep.record.model,
-            hidden_size=unwrapped.lm.get_base_model().config.hidden_size,
-            head_hidden=cfg.head_hidden,
-            head_dropout=cfg.head_dropout,
-            task_spec=prep.task.model_dump(mode="json"),
-            max_input_tokens=prep.max_input_tokens,
-            eog_token_id=prep.eog_id,
-            objective=cfg.objective,
-            dataset_dir=prep.record.dataset_dir,
-            dataset_version=prep.record.dataset_version,
-            epoch=epoch,
-        )
-        ckpt.save_weights(staging, unwrapped.lm, state_dict, head_config)
+        model: DualHeadModel = accelerator.unwrap_model(session.model)
+        ckpt.save_weights(staging, model.lm, state_dict, head_config(session, model, epoch))
         state = ckpt.ResumeState(
-            epoch=epoch, global_step=global_step, world_size=accelerator.num_processes, record=prep.record
+            epoch=epoch,
+            global_step=epoch * session.steps_per_epoch,
+            world_size=accelerator.num_processes,
+            record=session.prep.record,
         )
-        ckpt.save_run_state(staging, scheduler, state)
+        ckpt.save_run_state(staging, session.scheduler, state)
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
     accelerator.wait_for_everyone()
@@ -240,85 +403,3 @@ def progress_bar(enabled: bool) -> Progress:
         TimeElapsedColumn(),
         disable=not enabled,
     )
-
-
-def train_run(cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None = None) -> Path:
-    """Train a dual-head model on a published dataset version, writing `out/epoch-N` after every epoch."""
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    out = Path(out)
-    prep = prepare(cfg, Path(dataset_dir), model_path, out, resume_from, accelerator.num_processes)
-    accelerator.wait_for_everyone()
-    start = ckpt.read_resume_state(prep.resume_from).epoch if prep.resume_from else 0
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / RECORD).write_text(prep.record.model_dump_json(indent=2))
-        truncate_jsonl(out / METRICS, start)
-        truncate_jsonl(out / STEPS, start)
-
-    torch.manual_seed(cfg.seed)
-    base = ckpt.load_base(model_path, accelerator.device, cfg.precision, cfg.attn_implementation)
-    model = build_model(base, cfg, prep.task.positive_label)
-    torch.manual_seed(cfg.seed + accelerator.process_index)  # dropout masks differ between processes
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(prep.train) / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total), total)
-    if prep.resume_from:
-        ckpt.load_trainable_weights(prep.resume_from, model)
-        ckpt.load_rank_state(prep.resume_from, accelerator.process_index, optimizer, scheduler)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    model.train()
-
-    global_step = start * steps_per_epoch
-    with progress_bar(accelerator.is_main_process) as bar:
-        for epoch in range(start + 1, cfg.epochs + 1):
-            task = bar.add_task(f"epoch {epoch}/{cfg.epochs}", total=steps_per_epoch, info="")
-            order = torch.randperm(len(prep.train), generator=torch.Generator().manual_seed(cfg.seed * 10007 + epoch))
-            began, sums = time.time(), torch.zeros(3)
-            for s in range(steps_per_epoch):
-                step = order[s * cfg.batch_size : (s + 1) * cfg.batch_size].tolist()
-                loss, lm, cls, grad_norm = train_step(accelerator, model, cfg, prep.train, step)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                global_step += 1
-                sums += torch.stack([loss, lm, cls]).cpu()
-                row = {
-                    "epoch": epoch,
-                    "step": global_step,
-                    "loss": loss.item(),
-                    "lm_loss": lm.item(),
-                    "cls_loss": cls.item(),
-                    "grad_norm": float(grad_norm),
-                    "lr": scheduler.get_last_lr()[0],
-                }
-                if accelerator.is_main_process:
-                    append_jsonl(out / STEPS, row)
-                bar.update(task, advance=1, info=f"loss {row['loss']:.4f}")
-            means = (sums / steps_per_epoch).tolist()
-            rows = [
-                {
-                    "epoch": epoch,
-                    "split": "train",
-                    "loss": means[0],
-                    "lm_loss": means[1],
-                    "cls_loss": means[2],
-                    "steps": steps_per_epoch,
-                    "seconds": round(time.time() - began, 3),
-                }
-            ]
-            if prep.dev:
-                rows.append(
-                    {
-                        "epoch": epoch,
-                        "split": "validation",
-                        **evaluate_split(accelerator, model, cfg, prep.dev, prep.task.positive_label),
-                    }
-                )
-            if accelerator.is_main_process:
-                for row in rows:
-                    append_jsonl(out / METRICS, row)
-                    bar.console.print(json.dumps(row))
-            save_epoch(accelerator, model, optimizer, scheduler, prep, out, epoch, global_step)
-    return out
