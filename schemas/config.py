@@ -46,22 +46,26 @@ class GenerateConfig(Strict):
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def load_yaml_config(path: Path, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Read a YAML mapping and apply non-None overrides; raise ValueError naming the file on bad YAML."""
+def load_yaml_config(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping of field: value; ValueError names the file when it is unreadable or not a mapping."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"cannot read config {path}: {err}") from err
     if not isinstance(data, dict):
         raise ValueError(f"config {path} must be a YAML mapping of field: value, got {type(data).__name__}")
-    data.update({key: value for key, value in overrides.items() if value is not None})
     return data
 
 
-def validated_config(model: type[ConfigModel], path: Path | None, overrides: dict[str, Any], what: str) -> ConfigModel:
-    """A config model from an optional YAML file plus non-None overrides; ValueError names the file and field."""
-    data = load_yaml_config(path, overrides) if path else {k: v for k, v in overrides.items() if v is not None}
+def validated_config(
+    model: type[ConfigModel], path: Path | None, overrides: dict[str, Any], what: str, keep_none: bool = False
+) -> ConfigModel:
+    """A config model from an optional YAML file plus overrides; ValueError names the file and field. An override of
+    None means "flag not given" and keeps the file's value, unless `keep_none` (an explicit `key=null`)."""
+    given = overrides if keep_none else {key: value for key, value in overrides.items() if value is not None}
+    data = {**(load_yaml_config(path) if path else {}), **given}
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ValueError(f"invalid {what} config{f' in {path}' if path else ''}: {err}") from err
+        sources = ([str(path)] if path else []) + (["the overrides"] if given else [])
+        raise ValueError(f"invalid {what} config in {' or '.join(sources)}: {err}") from err

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from schemas.manifest import DatasetManifest
@@ -9,6 +10,7 @@ from schemas.manifest import DatasetManifest
 MANIFEST = "manifest.json"
 ARROW_DIR = "arrow"
 PARQUET_DIR = "parquet"
+VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
 
 def rows_sha256(rows: list[dict]) -> str:
@@ -20,10 +22,32 @@ def rows_sha256(rows: list[dict]) -> str:
     return digest.hexdigest()
 
 
+def version_key(version: str) -> tuple[int, int, int]:
+    """Semver ordering key; ValueError for anything but X.Y.Z."""
+    match = VERSION.match(version)
+    if not match:
+        raise ValueError(f"version {version!r} is not X.Y.Z (three numbers, e.g. 1.0.0)")
+    return tuple(int(part) for part in match.groups())
+
+
+def published_versions(name_dir: Path) -> list[str]:
+    """The versions published in a dataset's folder `REGISTRY/NAME`, oldest first."""
+    if not Path(name_dir).is_dir():
+        return []
+    found = [p.name for p in Path(name_dir).iterdir() if VERSION.match(p.name) and (p / MANIFEST).is_file()]
+    return sorted(found, key=version_key)
+
+
 def read_manifest(version_dir: Path) -> DatasetManifest:
-    """Load `manifest.json` of a version folder; ValueError says what is missing."""
+    """Load `manifest.json` of a version folder; ValueError says what is missing (a version, for a dataset folder)."""
     path = Path(version_dir) / MANIFEST
     if not path.is_file():
+        versions = published_versions(version_dir)
+        if versions:
+            raise ValueError(
+                f"{version_dir} holds versions {', '.join(versions)}: pass one, e.g. --dataset"
+                f" {Path(version_dir) / versions[-1]}"
+            )
         raise ValueError(f"{version_dir} is not a published dataset version (no {MANIFEST}): run `curate publish`")
     return DatasetManifest.model_validate_json(path.read_text())
 

@@ -6,8 +6,10 @@ import pytest
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from schemas.dataset_version import load_version
 from tests.train_fixtures import TOY_TASK, synthetic_rows, toy_version, write_version
 from train.cli import app
+from train.config import build_train_config
 
 FAST = ["head_hidden=16", "batch_size=4", "pack_tokens=256"]
 
@@ -25,6 +27,9 @@ def test_run_writes_vllm_loadable_adapter_head_and_metrics(tiny_model_dir, tmp_p
         "run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "--config", config, "epochs=1", *FAST
     )
     assert result.exit_code == 0, result.output
+    assert "train run: 1 process(es) (NO) on cpu; base weights float32, trainable weights float32, no autocast" in (
+        result.output
+    )
     record = json.loads((out / "train.json").read_text())
     assert record["config"]["epochs"] == 1 and record["config"]["objective"] == "cls-only"
     assert record["config"]["learning_rate"] == 1e-3 and record["dataset_version"] == "toy@1.0.0"
@@ -69,6 +74,7 @@ def bad_versions(tmp_path):
         ("bad_override", "is not key=value"),
         ("unknown_key", "no_such_field"),
         ("not_a_version", "is not a published dataset version"),
+        ("dataset_folder", "registry/toy holds versions 2.0.0, 3.0.0: pass one, e.g. --dataset"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(tiny_model_dir, tmp_path, case, message):
@@ -87,11 +93,43 @@ def test_bad_input_exits_2_and_writes_nothing(tiny_model_dir, tmp_path, case, me
         extra = ["no_such_field=1"]
     elif case == "not_a_version":
         dataset = tmp_path
+    elif case == "dataset_folder":
+        dataset = tmp_path / "registry" / "toy"
     out = tmp_path / "run"
     result = invoke("run", "--dataset", dataset, "--model", model, "--out", out, *extra)
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not out.exists()
+
+
+def test_a_dataset_folder_lists_its_versions_newest_last(tmp_path):
+    for version in ("1.10.0", "1.9.0", "1.2.0", "2.0.0-staging"):
+        (tmp_path / "cf" / version).mkdir(parents=True)
+        (tmp_path / "cf" / version / "manifest.json").write_text("{}")
+    (tmp_path / "cf" / "3.0.0").mkdir()  # no manifest: not published
+    with pytest.raises(ValueError, match=r"holds versions 1\.2\.0, 1\.9\.0, 1\.10\.0: pass one, e\.g\. --dataset"):
+        load_version(tmp_path / "cf")
+    with pytest.raises(ValueError, match="is not a published dataset version"):
+        load_version(tmp_path / "cf" / "3.0.0")
+
+
+def test_model_default_is_the_embedded_smollm2_folder(smollm2_dir, tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr("train.loop.train_run", lambda cfg, dataset, model, out, resume_from: seen.update(model=model))
+    result = invoke("run", "--dataset", tmp_path, "--model", "default", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert seen["model"] == str(smollm2_dir) and (smollm2_dir / "config.json").is_file()
+
+
+def test_overrides_go_over_the_file_and_key_null_sets_null(tmp_path):
+    config = tmp_path / "train.yaml"
+    config.write_text("epochs: 3\nmax_input_tokens: 100\n")
+    cfg = build_train_config(config, ["epochs=1", "max_input_tokens=null", "lora_target_modules=[q_proj]"])
+    assert (cfg.epochs, cfg.max_input_tokens, cfg.lora_target_modules) == (1, None, ["q_proj"])
+    assert build_train_config(config, []).max_input_tokens == 100
+    config.write_text("epochs: zero\n")
+    with pytest.raises(ValueError, match=r"invalid train config in .*train\.yaml(.|\n)*epochs"):
+        build_train_config(config, [])
 
 
 def test_existing_run_with_another_config_is_refused(tiny_model_dir, tmp_path):

