@@ -15,6 +15,7 @@ BaselineMethod = Literal["verbalized-prob", "label", "self-consistency", "tfidf-
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="EvalConfig YAML; options below override it")]
 MaxNewOpt = Annotated[int | None, typer.Option(help="max tokens of a generated explanation")]
 BatchOpt = Annotated[int | None, typer.Option(help="prompts per batch")]
+DeviceOpt = Annotated[str, typer.Option(help="torch device (cuda, cuda:1, cpu); auto: CUDA if available, else CPU")]
 BootOpt = Annotated[int | None, typer.Option(help="bootstrap resamples for the 95% intervals (0: none)")]
 ThresholdsOpt = Annotated[
     Path | None, typer.Option(help="dev-tuned thresholds: a selection.json, tuned_thresholds.json or its folder")
@@ -44,7 +45,8 @@ def run(
     thresholds: ThresholdsOpt = None,
     name: Annotated[str, typer.Option(help="method name in reports")] = "clsgen",
     seed: Annotated[int | None, typer.Option(help="training seed (reports average over seeds)")] = None,
-    device: Annotated[str, typer.Option(help="torch device")] = "cpu",
+    device: DeviceOpt = "auto",
+    limit: Annotated[int | None, typer.Option(min=1, help="evaluate only the first N examples")] = None,
     max_new_tokens: MaxNewOpt = None,
     batch_size: BatchOpt = None,
     n_bootstrap: BootOpt = None,
@@ -55,7 +57,7 @@ def run(
     cfg = eval_config(config, max_new_tokens=max_new_tokens, batch_size=batch_size, n_bootstrap=n_bootstrap)
     target = out or checkpoint / "eval" / split
     with exit_on_bad_input():
-        summary = evaluate_checkpoint(checkpoint, dataset, split, target, cfg, thresholds, name, seed, device)
+        summary = evaluate_checkpoint(checkpoint, dataset, split, target, cfg, thresholds, name, seed, device, limit)
     show(summary, target)
 
 
@@ -64,7 +66,7 @@ def select_cmd(
     run_dir: Annotated[Path, typer.Argument(help="a `train run` output folder with epoch-N checkpoints")],
     dataset: Annotated[Path | None, typer.Option(help="dataset version for epochs without dev predictions")] = None,
     config: ConfigOpt = None,
-    device: Annotated[str, typer.Option(help="torch device")] = "cpu",
+    device: DeviceOpt = "auto",
     max_new_tokens: MaxNewOpt = None,
     batch_size: BatchOpt = None,
     n_bootstrap: BootOpt = None,

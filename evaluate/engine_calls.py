@@ -1,10 +1,12 @@
 """Engine calls journaled in an output folder: a killed judge or baseline resumes without asking twice."""
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from curate.engines import Engine, GenerationRequest, GenerationResult
+from evaluate.progress import progress
 from schemas.files import Journal, atomic_write_bytes
 
 CALLS = "calls.jsonl"
@@ -27,16 +29,30 @@ def check_call_settings(out: Path, settings: dict[str, Any]) -> None:
     atomic_write_bytes(path, json.dumps(settings, indent=2, sort_keys=True).encode())
 
 
-def run_journaled(engine: Engine, requests: list[GenerationRequest], out: Path) -> dict[str, GenerationResult]:
-    """Results by key: journaled ones are reused (errors are retried), the rest are asked and journaled."""
+def example_of(key: str) -> str:
+    """The example id of a request key `EXAMPLE_ID/PART` (a judge question, a baseline vote)."""
+    return key.rsplit("/", 1)[0]
+
+
+def run_journaled(
+    engine: Engine, requests: list[GenerationRequest], out: Path, description: str
+) -> dict[str, GenerationResult]:
+    """Results by key: journaled ones are reused (errors are retried), the rest are asked and journaled; a progress
+    bar counts the examples whose every request is answered."""
     journal = Journal(out / CALLS, GenerationResult)
     done = {result.key: result for result in journal.load() if result.finish_reason != "error"}
     pending = [request for request in requests if request.key not in done]
     results = dict(done)
+    waiting = Counter(example_of(request.key) for request in pending)
+    total = len({example_of(request.key) for request in requests})
     try:
-        for result in engine.generate(pending):
-            journal.append(result)
-            results[result.key] = result
+        with progress(description, total) as advance:
+            advance(total - len(waiting))
+            for result in engine.generate(pending):
+                journal.append(result)
+                results[result.key] = result
+                waiting[example_of(result.key)] -= 1
+                advance(int(waiting[example_of(result.key)] == 0))
     finally:
         journal.close()
     return {request.key: results[request.key] for request in requests}

@@ -171,7 +171,7 @@ def judge_predictions(
     )
     judged = [(row, text) for row in rows if (text := rationale(row, task))]
     requests = [r for row, text in judged for r in judge_requests(row.id, text, row.verbalized_label, task, max_tokens)]
-    results = run_journaled(engine, requests, out)
+    results = run_journaled(engine, requests, out, "judge")
     judgments = []
     for row, _ in judged:
         answers, failures = {}, []

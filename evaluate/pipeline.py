@@ -62,14 +62,18 @@ def evaluate_checkpoint(
     thresholds_path: Path | None,
     name: str,
     seed: int | None,
-    device: str = "cpu",
+    device: str = "auto",
+    limit: int | None = None,
 ) -> MetricsFile:
-    """`evaluate run`: dual-output predictions of a checkpoint on one split of a published version."""
+    """`evaluate run`: dual-output predictions of a checkpoint on (the first `limit` examples of) one split of a
+    published version, on `device` (`auto`: CUDA if available, else CPU)."""
     from evaluate.data import check_same_task, version_split
-    from evaluate.predict import predict
+    from evaluate.predict import predict, resolve_device
     from train.checkpoint import load_checkpoint
 
     examples, dataset_task = version_split(dataset, split)
+    examples = examples[:limit]
+    device = resolve_device(device)
     loaded = load_checkpoint(checkpoint, device=device)
     check_same_task(loaded.task, dataset_task, checkpoint, dataset)
     found = load_thresholds(thresholds_path) if thresholds_path else selected_thresholds(checkpoint)
@@ -87,6 +91,8 @@ def evaluate_checkpoint(
             "dataset": str(dataset),
             **task_source(loaded.task),
             "config": config.model_dump(),
+            "limit": limit,
+            "device": device,
         },
     )
     write_outputs(rows, summary, out)
@@ -156,7 +162,7 @@ def engine_baseline(
                 "task_spec": task.spec_hash(),
             },
         )
-        results = run_journaled(engine, baseline_requests(examples, task, engine, method, config), out)
+        results = run_journaled(engine, baseline_requests(examples, task, engine, method, config), out, method)
         model_id = engine.model_id
     rows = baseline_rows(examples, results, task, method, config.votes)
     summary = summarize(

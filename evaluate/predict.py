@@ -11,6 +11,7 @@ import torch
 
 from evaluate.config import EvalConfig
 from evaluate.io import PredictionRow
+from evaluate.progress import progress
 from schemas.example import Example
 from schemas.task import TaskSpec
 from schemas.teacher_output import parse_teacher_output
@@ -67,29 +68,46 @@ def prefill_and_decode(
     return model.head_probs(captured[0]).float().cpu(), out[:, ids.shape[1] :].cpu()
 
 
+def resolve_device(device: str) -> str:
+    """`auto` is CUDA when torch sees a GPU, else CPU; any other torch device name passes through."""
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def student_prompts(loaded, examples: list[Example]) -> list[list[int]]:
+    """Prompt ids of each example, its document cut to the checkpoint's `max_input_tokens` as in training."""
+    limit = loaded.config.max_input_tokens
+    return [encode_prompt(loaded.tokenizer, loaded.task, e.fields, limit).ids for e in examples]
+
+
 def predict(loaded, examples: list[Example], config: EvalConfig) -> list[PredictionRow]:
-    """Prediction rows for every example, in input order."""
+    """Prediction rows for every example, in input order (a progress bar counts the examples done)."""
     model, tokenizer, task = loaded.model, loaded.tokenizer, loaded.task
     model.eval()
     device = next(model.parameters()).device
-    prompts = [encode_prompt(tokenizer, task, e.fields, loaded.config.max_input_tokens).ids for e in examples]
+    prompts = student_prompts(loaded, examples)
     stop_ids = sorted({loaded.config.eog_token_id, tokenizer.eos_token_id} - {None})
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
     torch.manual_seed(config.seed)
     rows: dict[int, PredictionRow] = {}
-    for batch in length_batches([len(p) for p in prompts], config.batch_size):
-        ids, mask = left_pad([prompts[i] for i in batch], pad_id)
-        probs, generated = prefill_and_decode(model, ids.to(device), mask.to(device), stop_ids, pad_id, config)
-        for i, p, new in zip(batch, probs.tolist(), generated.tolist(), strict=True):
-            stops = [k for k, token in enumerate(new) if token in stop_ids]
-            text = tokenizer.decode(new[: stops[0]] if stops else new, skip_special_tokens=True)
-            label, status = verbalized(text, bool(stops), task)
-            rows[i] = PredictionRow(
-                id=examples[i].id,
-                gold=examples[i].label,
-                p_head=p,
-                text=text,
-                verbalized_label=label,
-                parse_status=status,
-            )
+    with progress("predict", len(examples)) as advance:
+        for batch in length_batches([len(p) for p in prompts], config.batch_size):
+            ids, mask = left_pad([prompts[i] for i in batch], pad_id)
+            probs, generated = prefill_and_decode(model, ids.to(device), mask.to(device), stop_ids, pad_id, config)
+            for i, p, new in zip(batch, probs.tolist(), generated.tolist(), strict=True):
+                rows[i] = prediction_row(examples[i], p, new, stop_ids, tokenizer, task)
+            advance(len(batch))
     return [rows[i] for i in range(len(examples))]
+
+
+def prediction_row(
+    example: Example, p_head: float, new: list[int], stop_ids: list[int], tokenizer, task: TaskSpec
+) -> PredictionRow:
+    """One output row from the head probability and the generated ids (cut at the first stop token)."""
+    stops = [k for k, token in enumerate(new) if token in stop_ids]
+    text = tokenizer.decode(new[: stops[0]] if stops else new, skip_special_tokens=True)
+    label, status = verbalized(text, bool(stops), task)
+    return PredictionRow(
+        id=example.id, gold=example.label, p_head=p_head, text=text, verbalized_label=label, parse_status=status
+    )

@@ -1,11 +1,15 @@
 """A small published dataset version (the `curate publish` contract), written directly for evaluate tests."""
 
+import io
 import time
 from pathlib import Path
 
+import pytest
 from datasets import Dataset, DatasetDict
 from datasets.utils.logging import disable_progress_bar
+from rich.console import Console
 
+import evaluate.progress
 from schemas.dataset_version import ARROW_DIR, MANIFEST, PARQUET_DIR, rows_sha256
 from schemas.inputs import input_mapping, load_examples
 from schemas.manifest import DatasetManifest, SplitInfo
@@ -103,3 +107,11 @@ def train_one_epoch(
         warmup_ratio=0.0,
     )
     return train_run(cfg, version, str(model_dir), out)
+
+
+def draw_progress_into(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """Make evaluate's progress bars draw into the returned buffer as if stderr were a terminal."""
+    drawn = io.StringIO()
+    console = Console(file=drawn, force_terminal=True, width=100)
+    monkeypatch.setattr(evaluate.progress, "stderr_console", lambda: console)
+    return drawn

@@ -12,6 +12,7 @@ from evaluate.io import PredictionRow, read_metrics, read_predictions, write_pre
 from evaluate.judge import JUDGE_JSON, judge_predictions, parse_answer
 from schemas.example import Example
 from schemas.task import load_task
+from tests.eval_fixtures import draw_progress_into
 
 TASK = load_task("clinifact")
 runner = CliRunner()
@@ -86,7 +87,7 @@ def predictions(n: int = 4) -> list[PredictionRow]:
     ]
 
 
-def test_a_killed_judge_resumes_without_asking_twice(tmp_path) -> None:
+def test_a_killed_judge_resumes_without_asking_twice(tmp_path, monkeypatch) -> None:
     cut_off = PredictionRow(
         id="cut",
         gold=1,
@@ -99,9 +100,10 @@ def test_a_killed_judge_resumes_without_asking_twice(tmp_path) -> None:
     with pytest.raises(KeyboardInterrupt):
         judge_predictions(rows, TASK, ScriptedJudge(crash_after=5), tmp_path, 32, "p")
     assert not (tmp_path / JUDGE_JSON).exists()
-    second = ScriptedJudge()
+    second, drawn = ScriptedJudge(), draw_progress_into(monkeypatch)
     summary = judge_predictions(rows, TASK, second, tmp_path, 32, "p")
     assert len(second.asked) == 3 * 4 + 2 - 5  # no RLI prompt for the text without a label
+    assert "judge" in drawn.getvalue() and "5/5" in drawn.getvalue()  # the bar counts rationales, not prompts
     assert summary.rli == 1.0 and summary.readability_mean == 3.0
     assert (summary.n_judged, summary.n_labelled) == (5, 4)
     assert summary.kappa_rl == pytest.approx(0.0)  # judge says FALSE always; text labels alternate
@@ -151,8 +153,8 @@ def test_judge_and_label_baseline_with_the_real_hf_engine(tiny_model_dir, tmp_pa
     assert summary["rli"] is None or 0.0 <= summary["rli"] <= 1.0
 
 
-def test_label_baseline_with_the_real_hf_engine(tiny_model_dir, clinifact_dir, tmp_path) -> None:
-    out = tmp_path / "sc"
+def test_label_baseline_with_the_real_hf_engine(tiny_model_dir, clinifact_dir, tmp_path, monkeypatch) -> None:
+    out, drawn = tmp_path / "sc", draw_progress_into(monkeypatch)
     args = [
         "baseline",
         "--method",
@@ -179,5 +181,7 @@ def test_label_baseline_with_the_real_hf_engine(tiny_model_dir, clinifact_dir, t
     rows, summary = read_predictions(out), read_metrics(out)
     assert len(rows) == 2 and len((out / "calls.jsonl").read_text().splitlines()) == 4
     assert summary.source["engine"] == f"hf:{tiny_model_dir}"
+    assert "self-consistency" in drawn.getvalue() and "2/2" in drawn.getvalue()  # examples, not 4 votes
+    assert result_.stdout.startswith("self-consistency on test (n=2): auroc ")
     rerun = runner.invoke(app, args)  # resumes from the journal: nothing new is asked
     assert rerun.exit_code == 0 and len((out / "calls.jsonl").read_text().splitlines()) == 4

@@ -10,8 +10,8 @@ from evaluate.cli import app
 from evaluate.config import EvalConfig
 from evaluate.data import version_split
 from evaluate.io import read_metrics, read_predictions
-from evaluate.predict import predict
-from tests.eval_fixtures import clinifact_version, train_one_epoch, version_rows, write_version
+from evaluate.predict import predict, resolve_device
+from tests.eval_fixtures import clinifact_version, draw_progress_into, train_one_epoch, version_rows, write_version
 from train.checkpoint import load_checkpoint
 from train.data import encode_prompt
 
@@ -91,6 +91,28 @@ def test_run_select_run_report_end_to_end(trained, tmp_path) -> None:
     assert result.exit_code == 0, result.output
     assert "| clsgen | 1 | 6 |" in (tmp_path / "report" / "report.md").read_text()
     assert (tmp_path / "report" / "epochs.png").is_file()
+
+
+def test_run_limit_evaluates_the_first_n_examples_with_a_progress_bar(trained, tmp_path, monkeypatch) -> None:
+    version, run = trained
+    drawn = draw_progress_into(monkeypatch)
+    out = tmp_path / "limited"
+    args = ["run", "--checkpoint", str(run / "epoch-1"), "--dataset", str(version), "--out", str(out), "--limit", "2"]
+    result = runner.invoke(app, [*args, "--max-new-tokens", "4", "--n-bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    first_two = [e.id for e in version_split(version, "test")[0][:2]]
+    assert [r.id for r in read_predictions(out)] == first_two and read_metrics(out).n == 2
+    assert result.stdout.startswith("clsgen on test (n=2): auroc ") and result.stdout.endswith(f"wrote {out}\n")
+    assert "predict" in drawn.getvalue() and "2/2" in drawn.getvalue()  # examples done / total, on stderr only
+    assert read_metrics(out).source["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
+    assert runner.invoke(app, [*args[:-1], "0"]).exit_code == 2
+
+
+def test_auto_device_is_cuda_only_when_torch_sees_a_gpu(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cpu") == "cpu" and resolve_device("cuda:1") == "cuda:1"
 
 
 def test_bad_inputs_exit_2_and_write_nothing(trained, clinifact_dir, tmp_path) -> None:
