@@ -10,7 +10,7 @@ from evaluate.data import version_split
 from evaluate.predict import student_prompts
 from schemas.example import Example
 from schemas.task import load_task
-from schemas.truncation import TokenizerCounter, fit_document
+from schemas.truncation import TokenizerCounter, fit_document, fit_fields
 from tests.eval_fixtures import clinifact_version, train_one_epoch
 from train.checkpoint import load_checkpoint
 from train.data import encode_prompt, prompt_ids
@@ -63,3 +63,20 @@ def test_a_short_row_is_not_cut_in_any_path(checkpoint, engine) -> None:
     example = Example(id="short", fields={"claim": "Aspirin helps.", "article_abstract": "It did."}, label=1)
     document, truncated = documents_of_every_path(example, engine, loaded)
     assert not truncated and document == TASK.render_document(example.fields)
+
+
+def overshooting_cut(text: str, max_tokens: int) -> str:
+    """A cut that keeps two characters too many, like a tokenizer whose tokens merge across the cut."""
+    return text[: max_tokens + 2]
+
+
+def test_fit_shrinks_the_field_until_the_whole_document_fits() -> None:
+    fields = {"claim": "c", "article_abstract": "x" * 100}
+    document, truncated = fit_fields(fields, TASK, len, overshooting_cut, 40)
+    assert truncated and len(document) == 40 and document == TASK.render_document(fields)[:40]
+
+
+def test_fit_empties_the_field_when_the_other_fields_alone_are_over_budget() -> None:
+    fields = {"claim": "c" * 50, "article_abstract": "x" * 100}
+    document, truncated = fit_fields(fields, TASK, len, lambda text, n: text[: max(n, 0)], 40)
+    assert truncated and document == TASK.render_document({**fields, "article_abstract": ""})
