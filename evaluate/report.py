@@ -8,8 +8,9 @@ import numpy as np
 from evaluate.io import METRICS, PREDICTIONS, MetricsFile, read_metrics, read_predictions
 from evaluate.judge import JUDGE_JSON, JudgeSummary, read_judge_summary
 from evaluate.plots import epoch_plot, reliability_plot, roc_plot
-from evaluate.select import epoch_dev_metrics, training_dev_metrics
+from evaluate.select import evaluated_dev_metrics
 from schemas.files import atomic_write_bytes
+from schemas.train_metrics import DevEpochMetrics, read_dev_metrics
 
 TABLE2 = {
     "AUROC": "auroc",
@@ -27,7 +28,8 @@ TABLE3 = {
     "κ (tuned)": "kappa_tuned",
 }
 JUDGE_COLUMNS = {"RLI ↓": "rli", "κ_RL": "kappa_rl", "Readability": "readability_mean"}
-FIGURE1_KEYS = ["parsability", "auroc", "kappa_at_05", "kappa"]
+FIGURE1_KEYS = ["parsability", "auroc", "kappa_at_05"]
+EPOCHS_PNG = "epochs.png"
 
 
 def load_result(folder: Path) -> tuple[MetricsFile, JudgeSummary | None]:
@@ -112,13 +114,34 @@ def write_report(folders: list[Path], out: Path, training_run: Path | None = Non
     return path
 
 
+def dev_values_by_epoch(run: Path) -> dict[int, dict[str, float | None]]:
+    """Figure-1 metrics by epoch: the trainer's head metrics (metrics.jsonl), overridden by `evaluate run` dev
+    metrics where a checkpoint has them (parsability and kappa exist only there)."""
+    trainer_keys = [key for key in FIGURE1_KEYS if key in DevEpochMetrics.model_fields]
+    epochs = {epoch: row.model_dump(include=set(trainer_keys)) for epoch, row in read_dev_metrics(run).items()}
+    for epoch, summary in evaluated_dev_metrics(run).items():
+        epochs.setdefault(epoch, {}).update({key: summary.metrics.get(key) for key in FIGURE1_KEYS})
+    return dict(sorted(epochs.items()))
+
+
+def no_curve(epochs: dict[int, dict[str, float | None]], keys: list[str]) -> str:
+    """The report line that stands in for the figure when there is no curve to draw."""
+    if not keys:
+        return f"No figure: none of {', '.join(FIGURE1_KEYS)} has a dev value at any epoch ({len(epochs)})."
+    [(epoch, row)] = epochs.items()
+    values = ", ".join(f"{key} {row[key]:.3f}" for key in keys if row.get(key) is not None)
+    return f"No figure: the run has one epoch, so there is no curve; epoch {epoch} on dev: {values}."
+
+
 def figure1(run: Path, out: Path) -> list[str]:
-    """The Figure-1 curve of a training run: dev parsability, AUROC and kappa by epoch."""
-    epochs = {epoch: dict(row) for epoch, row in training_dev_metrics(run).items()}
-    for epoch, (metrics, _) in epoch_dev_metrics(run).items():
-        epochs.setdefault(epoch, {}).update(metrics)
+    """The Figure-1 curve of a training run (dev parsability, AUROC and kappa by epoch), or a line saying why not."""
+    epochs = dev_values_by_epoch(run)
     if not epochs:
         raise ValueError(f"{run} has no dev metrics by epoch (metrics.jsonl or evaluate run outputs)")
     keys = [key for key in FIGURE1_KEYS if any(row.get(key) is not None for row in epochs.values())]
-    epoch_plot(epochs, keys, out / "epochs.png")
-    return ["## Dev metrics by epoch (Figure 1)", "", f"From {run}.", "", "![epochs](epochs.png)", ""]
+    lines = ["## Dev metrics by epoch (Figure 1)", "", f"From {run}.", ""]
+    if len(epochs) < 2 or not keys:
+        (out / EPOCHS_PNG).unlink(missing_ok=True)
+        return [*lines, no_curve(epochs, keys), ""]
+    epoch_plot(epochs, keys, out / EPOCHS_PNG)
+    return [*lines, f"![epochs]({EPOCHS_PNG})", ""]

@@ -3,28 +3,28 @@
 Quality Score of an epoch = z(AUROC_cls) + z(AUROC_align) + z(kappa at 0.5), each z over the run's epochs
 (population std; a metric equal across epochs contributes 0). A metric undefined at some epoch (e.g. its text
 gave no labels, so AUROC-alignment has no value) is left out of every epoch's score, and `selection.json` says so.
+The three come from `evaluate run` on each checkpoint's dev split (`epoch-N/eval/validation/metrics.json`):
+AUROC-alignment and kappa need generated explanations, which the trainer's head-only `metrics.jsonl` lacks.
 """
 
-import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from pydantic import Field
 
-from evaluate.io import METRICS, PREDICTIONS, read_metrics, read_predictions
+from evaluate.io import METRICS, PREDICTIONS, MetricsFile, read_metrics, read_predictions
 from evaluate.metrics import Thresholds, tune_thresholds
 from evaluate.summary import arrays
 from schemas.base import Strict
 from schemas.files import atomic_write_bytes
+from schemas.train_metrics import DevEpochMetrics
+from train.checkpoint import epoch_dirs
 
 SELECTION = "selection.json"
-TRAIN_METRICS = "metrics.jsonl"
-DEV_SPLITS = ("validation", "dev")
 QUALITY_KEYS = ("auroc", "auroc_align", "kappa_at_05")
-KEY_ALIASES = {"kappa_at_05": ("kappa_at_05", "kappa")}
-EPOCH_DIR = re.compile(r"^epoch-(\d+)$")
+# the trainer's dev rows hold head metrics only: the text-based ones need a checkpoint's dev predictions
+TEXT_QUALITY_KEYS = tuple(key for key in QUALITY_KEYS if key not in DevEpochMetrics.model_fields)
 
 
 class EpochScore(Strict):
@@ -51,8 +51,8 @@ class Selection(Strict):
 
 
 def epoch_checkpoints(run: Path) -> dict[int, Path]:
-    """The `epoch-N` checkpoint folders of a training run, by epoch; ValueError when there are none."""
-    found = {int(m.group(1)): p for p in Path(run).iterdir() if p.is_dir() and (m := EPOCH_DIR.match(p.name))}
+    """The complete `epoch-N` checkpoints of a training run, by epoch; ValueError when there are none."""
+    found = epoch_dirs(run)
     if not found:
         raise ValueError(f"{run} holds no epoch-N checkpoint folders: pass the output folder of `train run`")
     return dict(sorted(found.items()))
@@ -63,45 +63,37 @@ def dev_eval_dir(checkpoint: Path) -> Path:
     return Path(checkpoint) / "eval" / "validation"
 
 
-def training_dev_metrics(run: Path) -> dict[int, dict[str, float | None]]:
-    """Dev rows of `RUN/metrics.jsonl` by epoch (the last row of an epoch wins), keys as the trainer wrote them."""
-    path = Path(run) / TRAIN_METRICS
-    if not path.is_file():
-        return {}
-    rows: dict[int, dict] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as err:
-            raise ValueError(f"{path} line {number} is not JSON: {err}") from err
-        if row.get("split") in DEV_SPLITS and "epoch" in row:
-            rows[int(row["epoch"])] = row
-    return rows
+def evaluated_dev_metrics(run: Path) -> dict[int, MetricsFile]:
+    """The `evaluate run` dev metrics of every epoch that has them."""
+    return {
+        epoch: read_metrics(dev_eval_dir(checkpoint))
+        for epoch, checkpoint in epoch_checkpoints(run).items()
+        if (dev_eval_dir(checkpoint) / METRICS).is_file()
+    }
 
 
-def quality_metrics(row: dict) -> dict[str, float | None] | None:
-    """The three Quality-Score metrics of a metrics row, or None when the row lacks one of them."""
-    found = {}
-    for key in QUALITY_KEYS:
-        names = [name for name in KEY_ALIASES.get(key, (key,)) if name in row]
-        if not names:
-            return None
-        found[key] = row[names[0]]
-    return found
+def no_dev_metrics(checkpoint: Path) -> str:
+    """Why a checkpoint cannot be scored yet, and the command that fixes it."""
+    return (
+        f"no dev metrics for {checkpoint} ({dev_eval_dir(checkpoint) / METRICS} is missing): the Quality Score needs"
+        f" {', '.join(QUALITY_KEYS)} on dev, and {', '.join(TEXT_QUALITY_KEYS)} come from generated explanations, which"
+        f" the trainer's metrics.jsonl does not have: run `evaluate run --checkpoint {checkpoint} --split validation`"
+        " first"
+    )
 
 
-def epoch_dev_metrics(run: Path) -> dict[int, tuple[dict[str, float | None], str]]:
-    """Every epoch's dev metrics that exist already: `evaluate run` output first, then the trainer's rows."""
-    trainer = training_dev_metrics(run)
-    found = {}
-    for epoch, checkpoint in epoch_checkpoints(run).items():
-        if (dev_eval_dir(checkpoint) / METRICS).is_file():
-            found[epoch] = (read_metrics(dev_eval_dir(checkpoint)).metrics, str(dev_eval_dir(checkpoint) / METRICS))
-        elif epoch in trainer:
-            found[epoch] = (trainer[epoch], str(Path(run) / TRAIN_METRICS))
-    return found
+def quality_metrics(checkpoint: Path, predict_dev: Callable[[Path], None] | None) -> dict[str, float | None]:
+    """The Quality-Score metrics of a checkpoint from its `evaluate run` dev metrics (predicted here if missing)."""
+    folder = dev_eval_dir(checkpoint)
+    if not (folder / METRICS).is_file():
+        if predict_dev is None:
+            raise ValueError(no_dev_metrics(checkpoint))
+        predict_dev(checkpoint)
+    metrics = read_metrics(folder).metrics
+    missing = [key for key in QUALITY_KEYS if key not in metrics]
+    if missing:
+        raise ValueError(f"{folder / METRICS} lacks {', '.join(missing)}: rerun `evaluate run` on {checkpoint}")
+    return {key: metrics[key] for key in QUALITY_KEYS}
 
 
 def quality_scores(rows: list[dict[str, float | None]]) -> tuple[list[float], dict[str, str]]:
@@ -126,23 +118,16 @@ def select_epoch(run: Path, predict_dev: Callable[[Path], None] | None) -> Selec
     """Score every epoch on dev (predicting with `predict_dev` where no dev metrics exist), pick the best and tune
     its thresholds on its dev predictions; write `RUN/selection.json`."""
     run = Path(run)
-    checkpoints = epoch_checkpoints(run)
-    scores = []
-    for epoch, checkpoint in checkpoints.items():
-        known = epoch_dev_metrics(run).get(epoch)
-        if known is None or quality_metrics(known[0]) is None:
-            if predict_dev is None:
-                raise ValueError(
-                    f"no dev metrics with {', '.join(QUALITY_KEYS)} for {checkpoint}: run `evaluate run --checkpoint"
-                    f" {checkpoint} --split validation` first"
-                )
-            predict_dev(checkpoint)
-            known = epoch_dev_metrics(run)[epoch]
-        scores.append(
-            EpochScore(
-                epoch=epoch, checkpoint=str(checkpoint), metrics=quality_metrics(known[0]), quality=0.0, source=known[1]
-            )
+    scores = [
+        EpochScore(
+            epoch=epoch,
+            checkpoint=str(checkpoint),
+            metrics=quality_metrics(checkpoint, predict_dev),
+            quality=0.0,
+            source=str(dev_eval_dir(checkpoint) / METRICS),
         )
+        for epoch, checkpoint in epoch_checkpoints(run).items()
+    ]
     qualities, left_out = quality_scores([s.metrics for s in scores])
     for score, quality in zip(scores, qualities, strict=True):
         score.quality = quality

@@ -1,17 +1,26 @@
-"""Quality-Score epoch selection, threshold tuning and the markdown/PNG report, on files written here."""
+"""Quality-Score epoch selection, threshold tuning and the report, on a real tiny training run and its dev outputs."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from evaluate.cli import app
-from evaluate.io import PredictionRow, read_predictions, write_predictions
+from evaluate.io import MetricsFile, PredictionRow, read_predictions
 from evaluate.metrics import tune_thresholds
 from evaluate.pipeline import write_outputs
-from evaluate.select import SELECTION, dev_eval_dir, quality_scores, select_epoch
+from evaluate.report import dev_values_by_epoch, figure1
+from evaluate.select import QUALITY_KEYS, SELECTION, TEXT_QUALITY_KEYS, dev_eval_dir, quality_scores, select_epoch
 from evaluate.summary import arrays, summarize
+from schemas.files import Journal
+from schemas.train_metrics import METRICS as METRICS_JSONL
+from schemas.train_metrics import EpochMetrics, keep_epochs, read_dev_metrics
+from tests.train_fixtures import toy_version
+from train.config import TrainConfig
+from train.loop import train_run
 
 runner = CliRunner()
 
@@ -60,33 +69,48 @@ def test_a_metric_undefined_at_some_epoch_is_left_out_for_all() -> None:
         quality_scores([{"auroc": None, "auroc_align": None, "kappa_at_05": None}])
 
 
-def make_run(tmp_path, trainer_rows: list[dict]) -> object:
-    run = tmp_path / "run"
-    for row in trainer_rows:
-        (run / f"epoch-{row['epoch']}").mkdir(parents=True, exist_ok=True)
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trainer_rows))
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir, tmp_path_factory) -> Path:
+    """A real 3-epoch `train run` of the tiny model: complete epoch-N checkpoints and the trainer's metrics.jsonl."""
+    root = tmp_path_factory.mktemp("trained")
+    cfg = TrainConfig(epochs=3, head_hidden=16, batch_size=4, pack_tokens=256)
+    return train_run(cfg, toy_version(root / "registry"), str(tiny_model_dir), root / "run")
+
+
+def copy_run(trained: Path, tmp_path: Path, epochs: int = 3) -> Path:
+    """A copy of the trained run cut back to its first `epochs` epochs, as the trainer leaves it on resume."""
+    run = shutil.copytree(trained, tmp_path / "run")
+    for epoch in range(epochs + 1, 4):
+        shutil.rmtree(run / f"epoch-{epoch}")
+    keep_epochs(Journal(run / METRICS_JSONL, EpochMetrics), epochs)
     return run
 
 
-def test_select_from_trainer_metrics_and_tunes_on_the_best_epochs_dev_predictions(tmp_path) -> None:
-    run = make_run(
-        tmp_path,
-        [
-            {"epoch": 1, "split": "validation", "auroc": 0.70, "auroc_align": 0.60, "kappa": 0.10, "loss": 1.0},
-            {"epoch": 1, "split": "train", "loss": 0.9},
-            {"epoch": 2, "split": "validation", "auroc": 0.85, "auroc_align": 0.80, "kappa": 0.40, "loss": 0.7},
-            {"epoch": 3, "split": "validation", "auroc": 0.86, "auroc_align": 0.55, "kappa": 0.05, "loss": 0.6},
-        ],
+def write_dev_eval(checkpoint: Path, rows: list[PredictionRow]) -> MetricsFile:
+    """What `evaluate run --checkpoint C --split validation` writes: dev predictions and metrics.json."""
+    summary = summarize(
+        rows, method="clsgen", split="validation", thresholds=None, threshold_source=None, source={}, n_bootstrap=0
     )
-    dev_rows = rows_for(0)
-    dev = dev_eval_dir(run / "epoch-2")
-    dev.mkdir(parents=True)
-    write_predictions(dev_rows, dev / "predictions.parquet")
+    write_outputs(rows, summary, dev_eval_dir(checkpoint))
+    return summary
+
+
+def test_the_trainer_gives_auroc_only_so_text_metrics_need_dev_predictions() -> None:
+    assert TEXT_QUALITY_KEYS == ("auroc_align", "kappa_at_05")
+
+
+def test_select_scores_dev_predictions_and_tunes_on_the_best_epochs(trained, tmp_path) -> None:
+    run = copy_run(trained, tmp_path)
+    dev_rows = {epoch: rows_for(epoch, noise=0.3 * epoch) for epoch in (1, 2, 3)}
+    summaries = {e: write_dev_eval(run / f"epoch-{e}", rows) for e, rows in dev_rows.items()}
     result = runner.invoke(app, ["select", str(run)])
     assert result.exit_code == 0, result.output
     selection = json.loads((run / SELECTION).read_text())
-    assert selection["best_epoch"] == 2
-    expected, _ = tune_thresholds(*arrays(dev_rows))
+    scores, _ = quality_scores([{k: summaries[e].metrics[k] for k in QUALITY_KEYS} for e in (1, 2, 3)])
+    best = 1 + int(np.argmax(scores))
+    assert selection["best_epoch"] == best and [s["quality"] for s in selection["epochs"]] == pytest.approx(scores)
+    assert selection["epochs"][0]["source"] == str(dev_eval_dir(run / "epoch-1") / "metrics.json")
+    expected, _ = tune_thresholds(*arrays(dev_rows[best]))
     assert selection["thresholds"] == expected.model_dump()
     # the selected thresholds reach a test summary of that checkpoint
     test_summary = summarize(
@@ -95,15 +119,17 @@ def test_select_from_trainer_metrics_and_tunes_on_the_best_epochs_dev_prediction
     assert test_summary.metrics["f1_tuned"] is not None and test_summary.metrics["kappa_tuned"] is not None
 
 
-def test_select_without_dev_metrics_says_what_to_run(tmp_path) -> None:
-    run = make_run(tmp_path, [{"epoch": 1, "split": "validation", "auroc": 0.7, "loss": 1.0}])
+def test_select_with_only_the_trainers_metrics_says_what_is_missing(trained, tmp_path) -> None:
+    run = copy_run(trained, tmp_path)
+    assert set(read_dev_metrics(run)) == {1, 2, 3}
     result = runner.invoke(app, ["select", str(run)])
     assert result.exit_code == 2 and "--dataset" in result.output and not (run / SELECTION).exists()
-    with pytest.raises(ValueError, match="evaluate run --checkpoint"):
+    with pytest.raises(ValueError, match="auroc_align, kappa_at_05 come from generated explanations") as err:
         select_epoch(run, None)
+    assert "evaluate run --checkpoint" in str(err.value) and "metrics.jsonl does not have" in str(err.value)
 
 
-def test_report_tables_over_methods_and_seeds_with_plots(tmp_path) -> None:
+def test_report_tables_over_methods_and_seeds_with_plots(trained, tmp_path) -> None:
     folders = []
     for method, seeds in {"clsgen": [0, 1, 2], "label": [0]}.items():
         for seed in seeds:
@@ -145,13 +171,11 @@ def test_report_tables_over_methods_and_seeds_with_plots(tmp_path) -> None:
             }
         )
     )
-    run = make_run(
-        tmp_path,
-        [
-            {"epoch": e, "split": "validation", "auroc": 0.6 + e / 10, "parsability": e / 3, "kappa": e / 4}
-            for e in (1, 2, 3)
-        ],
-    )
+    run = copy_run(trained, tmp_path)
+    write_dev_eval(run / "epoch-2", rows_for(5))  # parsability and kappa of epoch 2; the trainer's auroc elsewhere
+    with (run / METRICS_JSONL).open("a") as handle:
+        handle.write('{"epoch": 4, "split": "valid')  # a torn last line, as while training writes it
+    before = (run / METRICS_JSONL).read_bytes()
     result = runner.invoke(
         app, ["report", *map(str, folders), "--out", str(tmp_path / "report"), "--training-run", str(run)]
     )
@@ -174,6 +198,36 @@ def test_report_tables_over_methods_and_seeds_with_plots(tmp_path) -> None:
     assert "no dev-tuned threshold" in text
     for png in ("roc.png", "reliability.png", "epochs.png"):
         assert (tmp_path / "report" / png).stat().st_size > 1000
+    assert (run / METRICS_JSONL).read_bytes() == before  # the report reads the log, never rewrites it
+    assert dev_values_by_epoch(run)[1] == {"auroc": read_dev_metrics(run)[1].auroc}
+    assert set(dev_values_by_epoch(run)[2]) == {"parsability", "auroc", "kappa_at_05"}
+
+
+@pytest.mark.filterwarnings("error")
+def test_one_epoch_gives_a_line_instead_of_a_figure(trained, tmp_path) -> None:
+    run = copy_run(trained, tmp_path, epochs=1)
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "epochs.png").write_bytes(b"stale")
+    text = "\n".join(figure1(run, out))
+    auroc = read_dev_metrics(run)[1].auroc
+    assert f"the run has one epoch, so there is no curve; epoch 1 on dev: auroc {auroc:.3f}" in text
+    assert "epochs.png" not in text and not (out / "epochs.png").exists()
+
+
+@pytest.mark.filterwarnings("error")
+def test_no_defined_dev_value_gives_a_line_instead_of_an_empty_figure(trained, tmp_path) -> None:
+    run = copy_run(trained, tmp_path, epochs=2)
+    journal = Journal(run / METRICS_JSONL, EpochMetrics)
+    rows = journal.load()
+    (run / METRICS_JSONL).unlink()
+    for row in rows:  # as if the dev split had one class: the trainer logs no AUROC
+        dev = row.root.split == "validation"
+        journal.append(EpochMetrics(row.root.model_copy(update={"auroc": None})) if dev else row)
+    journal.close()
+    text = "\n".join(figure1(run, tmp_path))
+    assert "No figure: none of parsability, auroc, kappa_at_05 has a dev value at any epoch (2)" in text
+    assert not (tmp_path / "epochs.png").exists()
 
 
 def test_report_of_a_folder_without_metrics_exits_2(tmp_path) -> None:
