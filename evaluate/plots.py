@@ -54,12 +54,13 @@ def reliability_plot(metrics: dict[str, MetricsFile], path: Path) -> None:
 
 
 def epoch_plot(epochs: dict[int, dict[str, float | None]], keys: list[str], path: Path) -> None:
-    """Figure 1: dev metrics by training epoch (a missing value leaves a gap)."""
+    """Figure 1: dev metrics by training epoch, a point per value (a missing value leaves a gap); `keys` must
+    name at least one metric with a value."""
     fig, ax = plt.subplots(figsize=(6, 4))
     xs = sorted(epochs)
     for key in keys:
         ys = [np.nan if epochs[x].get(key) is None else epochs[x][key] for x in xs]
-        ax.plot(xs, ys, marker="o", label=key)
+        ax.plot(xs, ys, marker="o", linestyle="-" if len(xs) > 1 else "none", label=key)
     ax.set(xlabel="epoch", ylabel="dev value", title="Dev metrics by epoch", xticks=xs)
     ax.legend(fontsize=8)
     save(fig, path)

@@ -124,15 +124,6 @@ def dev_values_by_epoch(run: Path) -> dict[int, dict[str, float | None]]:
     return dict(sorted(epochs.items()))
 
 
-def no_curve(epochs: dict[int, dict[str, float | None]], keys: list[str]) -> str:
-    """The report line that stands in for the figure when there is no curve to draw."""
-    if not keys:
-        return f"No figure: none of {', '.join(FIGURE1_KEYS)} has a dev value at any epoch ({len(epochs)})."
-    [(epoch, row)] = epochs.items()
-    values = ", ".join(f"{key} {row[key]:.3f}" for key in keys if row.get(key) is not None)
-    return f"No figure: the run has one epoch, so there is no curve; epoch {epoch} on dev: {values}."
-
-
 def figure1(run: Path, out: Path) -> list[str]:
     """The Figure-1 curve of a training run (dev parsability, AUROC and kappa by epoch), or a line saying why not."""
     epochs = dev_values_by_epoch(run)
@@ -140,8 +131,10 @@ def figure1(run: Path, out: Path) -> list[str]:
         raise ValueError(f"{run} has no dev metrics by epoch (metrics.jsonl or evaluate run outputs)")
     keys = [key for key in FIGURE1_KEYS if any(row.get(key) is not None for row in epochs.values())]
     lines = ["## Dev metrics by epoch (Figure 1)", "", f"From {run}.", ""]
-    if len(epochs) < 2 or not keys:
+    if not keys:
         (out / EPOCHS_PNG).unlink(missing_ok=True)
-        return [*lines, no_curve(epochs, keys), ""]
+        why = f"No figure: none of {', '.join(FIGURE1_KEYS)} has a dev value at any of the {len(epochs)} epoch(s)."
+        return [*lines, why, ""]
     epoch_plot(epochs, keys, out / EPOCHS_PNG)
-    return [*lines, f"![epochs]({EPOCHS_PNG})", ""]
+    one = [f"One epoch only: epoch {next(iter(epochs))}'s values are drawn as points, with no curve.", ""]
+    return [*lines, *(one if len(epochs) == 1 else []), f"![epochs]({EPOCHS_PNG})", ""]

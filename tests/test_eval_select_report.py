@@ -204,20 +204,17 @@ def test_report_tables_over_methods_and_seeds_with_plots(trained, tmp_path) -> N
 
 
 @pytest.mark.filterwarnings("error")
-def test_one_epoch_gives_a_line_instead_of_a_figure(trained, tmp_path) -> None:
+def test_one_epoch_is_drawn_as_points_and_said_so(trained, tmp_path) -> None:
     run = copy_run(trained, tmp_path, epochs=1)
-    out = tmp_path / "report"
-    out.mkdir()
-    (out / "epochs.png").write_bytes(b"stale")
-    text = "\n".join(figure1(run, out))
-    auroc = read_dev_metrics(run)[1].auroc
-    assert f"the run has one epoch, so there is no curve; epoch 1 on dev: auroc {auroc:.3f}" in text
-    assert "epochs.png" not in text and not (out / "epochs.png").exists()
+    text = "\n".join(figure1(run, tmp_path))
+    assert "One epoch only: epoch 1's values are drawn as points, with no curve." in text
+    assert "![epochs](epochs.png)" in text and (tmp_path / "epochs.png").stat().st_size > 1000
 
 
 @pytest.mark.filterwarnings("error")
 def test_no_defined_dev_value_gives_a_line_instead_of_an_empty_figure(trained, tmp_path) -> None:
     run = copy_run(trained, tmp_path, epochs=2)
+    (tmp_path / "epochs.png").write_bytes(b"from an earlier report")
     journal = Journal(run / METRICS_JSONL, EpochMetrics)
     rows = journal.load()
     (run / METRICS_JSONL).unlink()
@@ -226,8 +223,8 @@ def test_no_defined_dev_value_gives_a_line_instead_of_an_empty_figure(trained, t
         journal.append(EpochMetrics(row.root.model_copy(update={"auroc": None})) if dev else row)
     journal.close()
     text = "\n".join(figure1(run, tmp_path))
-    assert "No figure: none of parsability, auroc, kappa_at_05 has a dev value at any epoch (2)" in text
-    assert not (tmp_path / "epochs.png").exists()
+    assert "No figure: none of parsability, auroc, kappa_at_05 has a dev value at any of the 2 epoch(s)." in text
+    assert "epochs.png" not in text and not (tmp_path / "epochs.png").exists()
 
 
 def test_report_of_a_folder_without_metrics_exits_2(tmp_path) -> None:
