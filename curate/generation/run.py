@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from curate.engines.base import Constraint, Engine, GenerationRequest, trial_seed
 from curate.generation.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
-from curate.generation.run_dir import TRIALS, RunInfo, read_run_info, write_run_info
+from curate.generation.run_dir import ENGINE_LOG, TRIALS, RunInfo, read_run_info, write_run_info
 from curate.generation.tables import examples_frame, finalize_run, summarize, write_examples
 from schemas.config import GenerateConfig
 from schemas.default_model import resolve_model_path
@@ -91,8 +91,10 @@ def anchored(config: GenerateConfig) -> GenerateConfig:
     )
 
 
-def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Path) -> Plan:
-    """Load task, inputs and engine, or raise InputError / EngineError / ValueError before touching disk."""
+def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Path, dry_run: bool = False) -> Plan:
+    """Load task, inputs and engine, or raise InputError / EngineError / ValueError before writing any output.
+
+    The engine's log goes to RUN/engine.log (a dry run leaves it on the terminal)."""
     task = load_task(config.task)
     config = anchored(config)
     if (run_dir / "run.json").exists():
@@ -104,7 +106,11 @@ def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Pa
     from curate.engines import open_engine  # heavy (torch, vllm, openai): only once the inputs are valid
 
     engine = open_engine(
-        config.engine, batch_size=config.batch_size, concurrency=config.concurrency, tokenizer=config.tokenizer
+        config.engine,
+        batch_size=config.batch_size,
+        concurrency=config.concurrency,
+        tokenizer=config.tokenizer,
+        log_path=None if dry_run else run_dir / ENGINE_LOG,
     )
     return Plan(config, task, inputs, examples, engine)
 
@@ -220,7 +226,7 @@ def run_generate(
     console: Console,
 ) -> int:
     """Run (or resume) generation and return 0 (done) or 1 (partial); bad input raises before anything is written."""
-    plan = plan_run(config, inputs, run_dir)
+    plan = plan_run(config, inputs, run_dir, dry_run)
     with plan.engine as engine:
         documents = {
             ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens) for ex in plan.examples

@@ -14,6 +14,7 @@ TRIALS = "trials.jsonl"
 EXAMPLES = "examples.parquet"
 ACCEPTED = "accepted.parquet"
 REJECTED = "rejected.parquet"
+ENGINE_LOG = "engine.log"  # what the engine logs or prints (vLLM), kept off the terminal
 
 
 class RunInfo(Strict):
