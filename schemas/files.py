@@ -45,10 +45,10 @@ class Journal(Generic[Record]):
         self.model = model
         self.handle = None
 
-    def load(self) -> list[Record]:
-        """All complete records; a torn or unreadable last line (a killed writer) is cut off the file."""
+    def read(self) -> tuple[list[Record], int]:
+        """Complete records and the byte length they span, leaving the file as it is (a torn last line is skipped)."""
         if not self.path.is_file():
-            return []
+            return [], 0
         data = self.path.read_bytes()
         records: list[Record] = []
         good_end = 0
@@ -62,7 +62,12 @@ class Journal(Generic[Record]):
                     break
                 raise ValueError(f"{self.path}: corrupt record at byte {good_end}: {err}") from err
             good_end += len(line)
-        if good_end < len(data):
+        return records, good_end
+
+    def load(self) -> list[Record]:
+        """All complete records; a torn or unreadable last line (a killed writer) is cut off the file."""
+        records, good_end = self.read()
+        if self.path.is_file() and good_end < self.path.stat().st_size:
             with self.path.open("r+b") as handle:
                 handle.truncate(good_end)
         return records

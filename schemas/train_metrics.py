@@ -7,7 +7,7 @@ and kappa come from `evaluate run` on a checkpoint's dev predictions.
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, RootModel, ValidationError
+from pydantic import ConfigDict, Field, RootModel
 
 from schemas.base import Strict
 from schemas.files import Journal, atomic_write_bytes
@@ -79,17 +79,6 @@ def keep_epochs(journal: Journal[StepRow] | Journal[EpochMetrics], last_epoch: i
 
 def read_dev_metrics(run: Path) -> dict[int, DevEpochMetrics]:
     """The validation rows of `RUN/metrics.jsonl` by epoch, read without changing the file (a torn last line, still
-    being written, is skipped); ValueError names the line that is not a row of this contract."""
-    path = Path(run) / METRICS
-    if not path.is_file():
-        return {}
-    complete = path.read_bytes().rpartition(b"\n")[0]
-    rows: dict[int, DevEpochMetrics] = {}
-    for number, line in enumerate(complete.splitlines(), start=1):
-        try:
-            row = EpochMetrics.model_validate_json(line).root
-        except ValidationError as err:
-            raise ValueError(f"{path} line {number} is not a `train run` metrics row: {err}") from err
-        if isinstance(row, DevEpochMetrics):
-            rows[row.epoch] = row
-    return rows
+    being written, is skipped); ValueError names a corrupt row."""
+    rows, _ = Journal(Path(run) / METRICS, EpochMetrics).read()
+    return {row.epoch: row.root for row in rows if isinstance(row.root, DevEpochMetrics)}
