@@ -51,7 +51,7 @@ class TrainConfig(Strict):
         "runs alone at batch 1 without padding; gradients accumulate over a step's micro-batches",
     )
     max_input_tokens: int | None = Field(
-        None, ge=1, description="prompt length limit (the document field is truncated); default: the task spec's"
+        None, ge=1, description="document token limit (only the task's truncate field is cut); default: the task spec's"
     )
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="auto: bf16 base weights on GPU, fp32 on CPU (LoRA and head weights stay fp32)"
