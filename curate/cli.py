@@ -9,6 +9,7 @@ from rich.table import Table
 
 from curate.generation.run import run_generate
 from curate.generation.run_dir import RUN_JSON, read_run_info
+from curate.progress import step_bar
 from curate.publish.hub import check_online, push_version
 from curate.publish.release import PublishRequest, card_path, publish
 from curate.publish.versions import check_name, diff_versions, list_versions, version_key
@@ -124,10 +125,10 @@ def review_push_cmd(
     dataset: Annotated[str | None, typer.Option(help="Argilla dataset (default: RUN_DIR name + -review)")] = None,
 ) -> None:
     """Create or reuse a review queue and add the discarded examples it does not hold yet."""
-    with exit_on_bad_input():
+    with exit_on_bad_input(), step_bar(console) as progress:
         if label is not None and all_discarded:
             raise ValueError("give --label or --all-discarded, not both")
-        result = push(run_dir, label, all_discarded, workspace, dataset)
+        result = push(run_dir, label, all_discarded, workspace, dataset, progress)
     which = "all classes" if result.label is None else f"label {result.label}"
     console.print(
         f"{result.discarded} discarded examples ({which}); {result.added} added to"
@@ -142,8 +143,8 @@ def review_pull_cmd(
     dataset: Annotated[str | None, typer.Option(help="Argilla dataset (default: the one pushed to)")] = None,
 ) -> None:
     """Write every submitted review into RUN_DIR/reviews.parquet."""
-    with exit_on_bad_input():
-        frame = pull(run_dir, workspace, dataset)
+    with exit_on_bad_input(), step_bar(console) as progress:
+        frame = pull(run_dir, workspace, dataset, progress)
     counts = dict(frame.group_by("decision").len().iter_rows()) if frame.height else {}
     console.print(f"{frame.height} submitted reviews {counts} -> {run_dir / REVIEWS}")
 
@@ -174,7 +175,7 @@ def publish_cmd(
     from datasets import disable_progress_bars
 
     disable_progress_bars()
-    with exit_on_bad_input():
+    with exit_on_bad_input(), step_bar(console) as progress:
         if push_to_hub:
             check_online()
         request = PublishRequest(
@@ -188,7 +189,7 @@ def publish_cmd(
             cards_dir=cards_dir,
             license=license,
         )
-        target = publish(request)
+        target = publish(request, progress)
     console.print(f"published {target} (card: {card_path(request)})")
     if push_to_hub:
         with exit_on_bad_input():

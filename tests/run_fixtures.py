@@ -1,8 +1,12 @@
 """Run directories in the `curate generate` format, written directly from scripted trial outcomes."""
 
+import io
 import random
 import time
 from pathlib import Path
+
+import pytest
+from rich.console import Console
 
 from curate.generation.acceptance import latest_slots
 from curate.generation.run_dir import TRIALS, RunInfo
@@ -151,3 +155,12 @@ def clinifact_examples(clinifact_dir: Path, n_per_split: int) -> list[Example]:
         for split, name in files.items()
         for ex in load_examples(clinifact_dir / name, spec, mapping, split)[:n_per_split]
     ]
+
+
+def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """Make the curate CLI's console a 120-column terminal (progress bars on) writing into the returned buffer."""
+    import curate.cli
+
+    screen = io.StringIO()
+    monkeypatch.setattr(curate.cli, "console", Console(file=screen, force_terminal=True, width=120, soft_wrap=True))
+    return screen

@@ -8,13 +8,14 @@ import polars as pl
 import pytest
 from datasets import load_dataset, load_from_disk
 from huggingface_hub import DatasetCard
+from rich.text import Text
 from typer.testing import CliRunner
 
 from curate.cli import app
 from curate.review.queue import REVIEW_SCHEMA, REVIEWS
 from schemas.dataset_version import load_version, rows_sha256
 from schemas.task import load_task
-from tests.run_fixtures import random_plan, synthetic_examples, synthetic_run, write_run
+from tests.run_fixtures import random_plan, synthetic_examples, synthetic_run, terminal, write_run
 
 TASK = load_task("clinifact")
 WIDE = {"COLUMNS": "200"}
@@ -85,6 +86,17 @@ def test_published_version_loads_back_exactly(tmp_path: Path, run, clinifact_dir
         assert pl.read_parquet(version_dir / "parquet" / f"{split}.parquet").to_dicts() == data[split].to_list()
     assert manifest.parent_version is None and manifest.k == 3 and manifest.teacher_model == "scripted-teacher"
     assert manifest.test_source == str((clinifact_dir / "test_set.csv").resolve())
+
+
+def test_a_terminal_shows_the_splits_written_then_only_the_summary(
+    tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    screen = terminal(monkeypatch)
+    result = publish(tmp_path, run[0], "1.0.0")
+    assert result.exit_code == 0, result.output
+    shown = Text.from_ansi(screen.getvalue()).plain
+    assert "checking it loads back" in shown and "4/4" in shown  # arrow, parquet train and validation, the check
+    assert shown.splitlines()[-1].startswith(f"published {tmp_path / 'registry' / 'cf' / '1.0.0'} (card: ")
 
 
 def test_card_has_hub_header_table7_and_loads_as_hub_layout(tmp_path: Path, run):

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
+from rich.text import Text
 from typer.testing import CliRunner
 
 from curate.cli import app
@@ -15,7 +16,7 @@ from curate.review.queue import REVIEW_STATE, REVIEWS
 from curate.review.settings import GUIDELINES
 from schemas.dataset_version import load_version
 from tests.argilla_fixtures import annotator_headers
-from tests.run_fixtures import synthetic_run
+from tests.run_fixtures import synthetic_run, terminal
 
 pytestmark = pytest.mark.slow
 PASSWORD = "reviewer-pw-1"
@@ -78,14 +79,18 @@ def respond(server: dict, headers: dict, record: dict, decision: str, explanatio
     assert response.status_code == 201, response.text
 
 
-def test_push_review_pull_publish(tmp_path: Path, argilla_env):
+def test_push_review_pull_publish(tmp_path: Path, argilla_env, monkeypatch: pytest.MonkeyPatch):
     run_dir = make_run(tmp_path / "run")
     expected = discarded_items(run_dir, 1)  # default: the minority class (positives are 1 in 3)
     assert len(expected) >= 4
     name = unique("roundtrip")
-    first = invoke("review", "push", run_dir, "--dataset", name)
+    with monkeypatch.context() as patch:
+        screen = terminal(patch)
+        first = invoke("review", "push", run_dir, "--dataset", name)
     assert first.exit_code == 0, first.output
-    assert f"{len(expected)} added" in first.output
+    shown = Text.from_ansi(screen.getvalue()).plain
+    assert "records pushed" in shown and f"{len(expected)}/{len(expected)}" in shown, shown
+    assert f"{len(expected)} added" in shown.splitlines()[-1] and "Sending records" not in first.output
     again = invoke("review", "push", run_dir, "--dataset", name)
     assert again.exit_code == 0 and "0 added" in again.output, again.output
 
@@ -116,8 +121,12 @@ def test_push_review_pull_publish(tmp_path: Path, argilla_env):
     respond(argilla_env, headers, queue[wrong], "wrong_gold_label", None)
     respond(argilla_env, headers, queue[draft], "keep", "not finished", status="draft")
 
-    pulled = invoke("review", "pull", run_dir)
+    with monkeypatch.context() as patch:
+        screen = terminal(patch)
+        pulled = invoke("review", "pull", run_dir)
     assert pulled.exit_code == 0, pulled.output
+    shown = Text.from_ansi(screen.getvalue()).plain
+    assert "records read" in shown and f"{len(expected)}/{len(expected)}" in shown, shown
     reviews = pl.read_parquet(run_dir / REVIEWS)
     assert reviews.columns == ["example_id", "decision", "explanation", "reviewer", "time"]
     assert sorted(reviews.select("example_id", "decision").iter_rows()) == sorted(

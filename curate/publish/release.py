@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+from rich.progress import Progress
 
 from curate.generation.run_dir import read_run_info
 from curate.publish.card import render_card
@@ -64,19 +65,23 @@ def refuse_existing(request: PublishRequest) -> Path:
     return target
 
 
-def write_version(staging: Path, data, manifest: DatasetManifest, card: str) -> None:
+def write_version(staging: Path, data, manifest: DatasetManifest, card: str, progress: Progress) -> None:
     """Arrow, Parquet, manifest and card into a staging folder, then check it loads back with the same hashes."""
+    bar = progress.add_task("writing arrow", total=len(data) + 2)
     empty = {split: 1 for split, dataset in data.items() if len(dataset) == 0}  # else 0 shards: unloadable
     data.save_to_disk(str(staging / ARROW_DIR), num_shards=empty)
     (staging / PARQUET_DIR).mkdir()
     for split, dataset in data.items():
+        progress.update(bar, advance=1, description=f"writing parquet: {split}")
         dataset.to_parquet(str(staging / PARQUET_DIR / f"{split}.parquet"))
     (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     (staging / CARD).write_text(card)
+    progress.update(bar, advance=1, description="checking it loads back")
     load_version(staging)
+    progress.advance(bar)
 
 
-def publish(request: PublishRequest) -> Path:
+def publish(request: PublishRequest, progress: Progress) -> Path:
     """Build, hash and write the version folder atomically (a staging folder renamed into place); return it."""
     target = refuse_existing(request)
     info = read_run_info(request.run_dir)
@@ -116,7 +121,7 @@ def publish(request: PublishRequest) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{request.version}.", dir=target.parent))
     try:
-        write_version(staging, data, manifest, card)
+        write_version(staging, data, manifest, card, progress)
         os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,11 +1,14 @@
 """`curate review push / pull`: discarded examples into an Argilla queue, submitted reviews back into the run."""
 
+import io
 import re
 import warnings
+from contextlib import redirect_stderr
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+from rich.progress import Progress
 
 from curate.generation.outcomes import read_examples
 from curate.generation.run_dir import read_run_info
@@ -20,6 +23,7 @@ REVIEW_STATE = "review.json"
 REVIEWS = "reviews.parquet"
 DEFAULT_WORKSPACE = "curation"
 PAGE = 1000
+PUSH_BATCH = 100  # records per upload, one step of the progress bar
 AGENT_CHARS = re.compile(r"[^a-zA-Z0-9_:./\s-]")  # what Argilla accepts in a suggestion agent
 REVIEW_SCHEMA = {
     "example_id": pl.String,
@@ -113,7 +117,19 @@ def open_queue(client, workspace: str, name: str, task: TaskSpec):
     return dataset
 
 
-def push(run_dir: Path, label: int | None, all_discarded: bool, workspace: str, dataset: str | None) -> PushResult:
+def send(queue, records: list, progress: Progress) -> None:
+    """Upload records in batches, advancing a `records pushed` bar (instead of the SDK's own tqdm bar)."""
+    bar = progress.add_task("records pushed", total=len(records))
+    for start in range(0, len(records), PUSH_BATCH):
+        batch = records[start : start + PUSH_BATCH]
+        with redirect_stderr(io.StringIO()):
+            queue.records.log(batch)
+        progress.advance(bar, len(batch))
+
+
+def push(
+    run_dir: Path, label: int | None, all_discarded: bool, workspace: str, dataset: str | None, progress: Progress
+) -> PushResult:
     """Send the run's discarded examples (of `label`, the minority class by default) not yet in the queue."""
     info = read_run_info(run_dir)
     task = TaskSpec.model_validate(info.task_spec)
@@ -129,7 +145,7 @@ def push(run_dir: Path, label: int | None, all_discarded: bool, workspace: str, 
         present = {record.id for record in queue.records(with_suggestions=False, with_responses=False)}
         new = [item for item in items if item.id not in present]
         if new:
-            queue.records.log([to_record(item, task, info.model_id) for item in new])
+            send(queue, [to_record(item, task, info.model_id) for item in new], progress)
     previous = read_state(run_dir)
     pushed = sorted({*(previous.pushed if previous and previous.dataset == name else []), *(i.id for i in items)})
     state = ReviewState(api_url=client.api_url, workspace=workspace, dataset=name, pushed=pushed)
@@ -137,17 +153,20 @@ def push(run_dir: Path, label: int | None, all_discarded: bool, workspace: str, 
     return PushResult(dataset=name, workspace=workspace, label=label, discarded=len(items), added=len(new))
 
 
-def submitted_rows(client, dataset) -> list[dict]:
+def submitted_rows(client, dataset, progress: Progress) -> list[dict]:
     """One row per submitted response: example id, decision, explanation, reviewer's username, time (UTC)."""
     usernames: dict[str, str] = {}
     rows, offset = [], 0
+    bar = progress.add_task("records read", total=None)
     while True:
         response = client.http_client.get(
             f"/api/v1/datasets/{dataset.id}/records",
             params={"include": ["responses"], "offset": offset, "limit": PAGE},
         )
         response.raise_for_status()
-        records = response.json()["items"]
+        page = response.json()
+        records = page["items"]
+        progress.update(bar, total=page.get("total"), advance=len(records))
         for record in records:
             for answer in record.get("responses") or []:
                 if answer["status"] != "submitted":
@@ -171,7 +190,7 @@ def submitted_rows(client, dataset) -> list[dict]:
         offset += PAGE
 
 
-def pull(run_dir: Path, workspace: str | None, dataset: str | None) -> pl.DataFrame:
+def pull(run_dir: Path, workspace: str | None, dataset: str | None, progress: Progress) -> pl.DataFrame:
     """Fetch every submitted review of the run's queue and write `reviews.parquet` (replacing the last pull)."""
     read_run_info(run_dir)
     state = read_state(run_dir)
@@ -184,7 +203,7 @@ def pull(run_dir: Path, workspace: str | None, dataset: str | None) -> pl.DataFr
             raise ReviewServerError(
                 f"no Argilla dataset {name!r} in workspace {workspace!r}: run `curate review push {run_dir}` first"
             )
-        rows = submitted_rows(client, queue)
+        rows = submitted_rows(client, queue, progress)
     frame = pl.DataFrame(rows, schema=REVIEW_SCHEMA).sort("example_id", "reviewer")
     atomic_write_parquet(frame, Path(run_dir) / REVIEWS)
     return frame
