@@ -1,17 +1,22 @@
 """Bad input to `curate generate`: exit code 2, a message naming the problem and the fix, nothing written."""
 
 import csv
+import re
+import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from curate.cli import app
 from curate.demo_data import write_demo_csv
 from schemas import load_task
 from schemas.inputs import load_splits, resolve_inputs, split_from_name
+from schemas.task import TaskSpec
 
 runner = CliRunner()
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -156,3 +161,45 @@ def test_unknown_engine_or_unreachable_server_exit_2(tmp_path: Path, engine: str
     result = runner.invoke(app, ["generate", "--out", str(out), "--input", str(path), "--engine", engine])
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and message in result.output and not out.exists()
+
+
+def readme_block(language: str, first_line: str) -> str:
+    """The fenced `language` block of README.md whose text starts with `first_line`."""
+    blocks = re.findall(rf"```{language}\n(.*?)```", README.read_text(), re.DOTALL)
+    return next(block for block in blocks if block.startswith(first_line))
+
+
+def qa_rows(split: str, count: int) -> list[dict[str, str]]:
+    """Yes/no biomedical QA rows in the README's columns, alternating yes and no."""
+    return [
+        {
+            "pubid": f"{split}-{i}",
+            "question": f"Does drug {i} reduce 30-day mortality after surgery?",
+            "context": f"In a randomised trial of drug {i}, 30-day mortality was {10 - i}% against 12% with placebo.",
+            "final_decision": ("yes", "no")[i % 2],
+        }
+        for i in range(count)
+    ]
+
+
+def test_the_readme_task_config_and_dry_run_work_on_a_csv_with_those_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's "Bring your own dataset" files and first command, as written there, so they cannot drift."""
+    task_yaml = readme_block("yaml", "# pubmedqa-yn.yaml")
+    assert set(yaml.safe_load(task_yaml)) == set(TaskSpec.model_fields), "the README shows every TaskSpec field"
+    (tmp_path / "pubmedqa-yn.yaml").write_text(task_yaml)
+    (tmp_path / "gen.yaml").write_text(readme_block("yaml", "# gen.yaml"))
+    task = load_task(str(tmp_path / "pubmedqa-yn.yaml"))
+    assert "Classification: <YES or NO>" in task.teacher_messages("Question: q\nContext: c")[1]["content"]
+    (tmp_path / "data").mkdir()
+    write_csv(tmp_path / "data" / "train.csv", qa_rows("train", 4))
+    write_csv(tmp_path / "data" / "validation.csv", qa_rows("validation", 3))
+    commands = readme_block("bash", "curate generate --config gen.yaml").splitlines()
+    dry_run = shlex.split(next(line for line in commands if line.endswith("--dry-run")))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, [*dry_run[1:], "--engine", "hf:default"])  # the README's vLLM teacher is slow here
+    assert result.exit_code == 0, result.output
+    assert "train: 4 examples (2 positive, 2 negative)" in result.output
+    assert "validation: 3 examples (2 positive, 1 negative)" in result.output
+    assert not (tmp_path / "runs").exists()
