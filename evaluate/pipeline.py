@@ -48,6 +48,33 @@ def write_outputs(rows: list[PredictionRow], summary: MetricsFile, out: Path) ->
     write_metrics(summary, out / METRICS)
 
 
+def summarize_into(
+    rows: list[PredictionRow],
+    out: Path,
+    *,
+    method: str,
+    split: str,
+    thresholds: tuple[Thresholds, str] | None,
+    config: EvalConfig,
+    seed: int | None,
+    source: dict[str, Any],
+) -> MetricsFile:
+    """Every metric of `rows` at the given (thresholds, where they came from), written into the output folder."""
+    tuned, origin = thresholds or (None, None)
+    summary = summarize(
+        rows,
+        method=method,
+        split=split,
+        thresholds=tuned,
+        threshold_source=origin,
+        n_bootstrap=config.n_bootstrap,
+        seed=seed,
+        source=source,
+    )
+    write_outputs(rows, summary, out)
+    return summary
+
+
 def task_source(task: TaskSpec) -> dict[str, Any]:
     """The task part of a metrics file's `source` (the judge reads the spec back from it)."""
     return {"task": task.name, "task_spec": task.model_dump(mode="json")}
@@ -78,13 +105,13 @@ def evaluate_checkpoint(
     check_same_task(loaded.task, dataset_task, checkpoint, dataset)
     found = load_thresholds(thresholds_path) if thresholds_path else selected_thresholds(checkpoint)
     rows = predict(loaded, examples, config)
-    summary = summarize(
+    return summarize_into(
         rows,
+        out,
         method=name,
         split=split,
-        thresholds=found[0] if found else None,
-        threshold_source=found[1] if found else None,
-        n_bootstrap=config.n_bootstrap,
+        thresholds=found,
+        config=config,
         seed=seed,
         source={
             "checkpoint": str(checkpoint),
@@ -95,8 +122,6 @@ def evaluate_checkpoint(
             "device": device,
         },
     )
-    write_outputs(rows, summary, out)
-    return summary
 
 
 def tfidf_baseline(
@@ -114,23 +139,20 @@ def tfidf_baseline(
     from evaluate.tfidf import fit_tfidf_logreg, predict_tfidf_logreg
 
     model = fit_tfidf_logreg(train, task)
-    thresholds, threshold_source = None, None
+    thresholds = None
     if validation:
-        thresholds, _ = tune_thresholds(*arrays(predict_tfidf_logreg(model, validation, task)))
-        threshold_source = "validation split (tuned by this command)"
-    rows = predict_tfidf_logreg(model, test, task)
-    summary = summarize(
-        rows,
+        tuned, _ = tune_thresholds(*arrays(predict_tfidf_logreg(model, validation, task)))
+        thresholds = (tuned, "validation split (tuned by this command)")
+    return summarize_into(
+        predict_tfidf_logreg(model, test, task),
+        out,
         method=name,
         split=split,
         thresholds=thresholds,
-        threshold_source=threshold_source,
-        n_bootstrap=config.n_bootstrap,
+        config=config,
         seed=config.seed,
         source={**source, **task_source(task), "n_train": len(train)},
     )
-    write_outputs(rows, summary, out)
-    return summary
 
 
 def engine_baseline(
@@ -164,16 +186,13 @@ def engine_baseline(
         )
         results = run_journaled(engine, baseline_requests(examples, task, engine, method, config), out, method)
         model_id = engine.model_id
-    rows = baseline_rows(examples, results, task, method, config.votes)
-    summary = summarize(
-        rows,
+    return summarize_into(
+        baseline_rows(examples, results, task, method, config.votes),
+        out,
         method=name,
         split=split,
-        thresholds=found[0] if found else None,
-        threshold_source=found[1] if found else None,
-        n_bootstrap=config.n_bootstrap,
+        thresholds=found,
+        config=config,
         seed=config.seed,
         source={**source, **task_source(task), "engine": engine_uri, "model_id": model_id},
     )
-    write_outputs(rows, summary, out)
-    return summary

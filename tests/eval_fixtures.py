@@ -1,19 +1,16 @@
 """A small published dataset version (the `curate publish` contract), written directly for evaluate tests."""
 
 import io
-import time
 from pathlib import Path
 
 import pytest
-from datasets import Dataset, DatasetDict
 from datasets.utils.logging import disable_progress_bar
 from rich.console import Console
 
 import evaluate.progress
-from schemas.dataset_version import ARROW_DIR, MANIFEST, PARQUET_DIR, rows_sha256
 from schemas.inputs import input_mapping, load_examples
-from schemas.manifest import DatasetManifest, SplitInfo
 from schemas.task import TaskSpec, load_task
+from tests.train_fixtures import write_version
 
 disable_progress_bar()
 FILES = {"train": "train_set.csv", "validation": "validation_set.csv", "test": "test_set.csv"}
@@ -53,42 +50,10 @@ def version_rows(clinifact_dir: Path, task: TaskSpec, per_split: int) -> dict[st
     return splits
 
 
-def write_version(
-    registry: Path, splits: dict[str, list[dict]], task: TaskSpec, name: str = "clinifact-mini", version: str = "1.0.0"
-) -> Path:
-    """Write REGISTRY/NAME/VERSION with arrow/, parquet/ and manifest.json as `curate publish` does."""
-    folder = registry / name / version
-    data = DatasetDict({split: Dataset.from_list(rows) for split, rows in splits.items()})
-    data.save_to_disk(str(folder / ARROW_DIR))
-    (folder / PARQUET_DIR).mkdir(parents=True)
-    for split in data:
-        data[split].to_parquet(str(folder / PARQUET_DIR / f"{split}.parquet"))
-    manifest = DatasetManifest(
-        name=name,
-        version=version,
-        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        splits={
-            s: SplitInfo(count=len(r), positives=sum(x["label"] for x in r), sha256=rows_sha256(data[s].to_list()))
-            for s, r in splits.items()
-        },
-        task=task.name,
-        task_spec_hash=task.spec_hash(),
-        task_spec=task.model_dump(mode="json"),
-        teacher_model="scripted",
-        engine="hf:scripted",
-        sampling={},
-        k=1,
-        strategy="rounds",
-        tool_version="test",
-    )
-    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
-    return folder
-
-
 def clinifact_version(clinifact_dir: Path, registry: Path, per_split: int = 6, task: TaskSpec | None = None) -> Path:
     """A small CliniFact version (per_split rows per split, both classes)."""
     task = task or load_task("clinifact")
-    return write_version(registry, version_rows(clinifact_dir, task, per_split), task)
+    return write_version(registry, "clinifact-mini", "1.0.0", version_rows(clinifact_dir, task, per_split), task)
 
 
 def train_one_epoch(

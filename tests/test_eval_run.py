@@ -11,7 +11,8 @@ from evaluate.config import EvalConfig
 from evaluate.data import version_split
 from evaluate.io import read_metrics, read_predictions
 from evaluate.predict import predict, resolve_device
-from tests.eval_fixtures import clinifact_version, draw_progress_into, train_one_epoch, version_rows, write_version
+from tests.eval_fixtures import clinifact_version, draw_progress_into, train_one_epoch, version_rows
+from tests.train_fixtures import write_version
 from train.checkpoint import load_checkpoint
 from train.data import encode_prompt
 
@@ -137,4 +138,6 @@ def load_version_task_changed(clinifact_dir, tmp_path):
     from schemas.task import load_task
 
     task = load_task("clinifact").model_copy(update={"question": "Is the claim supported? TRUE or FALSE."})
-    return write_version(tmp_path / "other-registry", version_rows(clinifact_dir, task, 4), task)
+    return write_version(
+        tmp_path / "other-registry", "clinifact-mini", "1.0.0", version_rows(clinifact_dir, task, 4), task
+    )
