@@ -9,7 +9,6 @@ from rich.table import Table
 
 from curate.generation.run import run_generate
 from curate.generation.run_dir import RUN_JSON, read_run_info
-from curate.progress import step_bar
 from curate.publish.hub import check_online, push_version
 from curate.publish.release import PublishRequest, card_path, publish
 from curate.publish.versions import check_name, diff_versions, list_versions, version_key
@@ -19,6 +18,7 @@ from curate.stats.render import comparison, rich_table, sections, write_report
 from schemas.config import GenerateConfig, validated_config
 from schemas.exits import exit_on_bad_input
 from schemas.inputs import resolve_inputs
+from schemas.progress import progress_bar
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(soft_wrap=True)
@@ -125,7 +125,7 @@ def review_push_cmd(
     dataset: Annotated[str | None, typer.Option(help="Argilla dataset (default: RUN_DIR name + -review)")] = None,
 ) -> None:
     """Create or reuse a review queue and add the discarded examples it does not hold yet."""
-    with exit_on_bad_input(), step_bar(console) as progress:
+    with exit_on_bad_input(), progress_bar(console, transient=True) as progress:
         if label is not None and all_discarded:
             raise ValueError("give --label or --all-discarded, not both")
         result = push(run_dir, label, all_discarded, workspace, dataset, progress)
@@ -143,7 +143,7 @@ def review_pull_cmd(
     dataset: Annotated[str | None, typer.Option(help="Argilla dataset (default: the one pushed to)")] = None,
 ) -> None:
     """Write every submitted review into RUN_DIR/reviews.parquet."""
-    with exit_on_bad_input(), step_bar(console) as progress:
+    with exit_on_bad_input(), progress_bar(console, transient=True) as progress:
         frame = pull(run_dir, workspace, dataset, progress)
     counts = dict(frame.group_by("decision").len().iter_rows()) if frame.height else {}
     console.print(f"{frame.height} submitted reviews {counts} -> {run_dir / REVIEWS}")
@@ -175,7 +175,7 @@ def publish_cmd(
     from datasets import disable_progress_bars
 
     disable_progress_bars()
-    with exit_on_bad_input(), step_bar(console) as progress:
+    with exit_on_bad_input(), progress_bar(console, transient=True) as progress:
         if push_to_hub:
             check_online()
         request = PublishRequest(

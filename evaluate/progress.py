@@ -4,7 +4,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from schemas.progress import progress_bar
 
 
 def stderr_console() -> Console:
@@ -16,7 +17,6 @@ def stderr_console() -> Console:
 def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     """A bar of examples done / total with the elapsed time; yields `advance(n)`. Hidden when stderr is no TTY."""
     console = stderr_console()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+    with progress_bar(console) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)

@@ -12,13 +12,15 @@ from typing import NamedTuple
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console
+from rich.progress import Progress
 from sklearn.metrics import f1_score, roc_auc_score
 from torch.optim.lr_scheduler import LRScheduler
 from transformers import get_linear_schedule_with_warmup
 
 from schemas.dataset_version import load_version
 from schemas.files import Journal, atomic_write_bytes
+from schemas.progress import progress_bar
 from schemas.task import TaskSpec
 from schemas.train_metrics import (
     METRICS,
@@ -225,7 +227,7 @@ def setup_line(accelerator: Accelerator, model: DualHeadModel) -> str:
 def fit(session: Session) -> None:
     """The epoch loop from the resume point: train an epoch, validate, log the epoch's rows, save a checkpoint."""
     cfg = session.cfg
-    with progress_bar(session.accelerator.is_main_process) as bar:
+    with progress_bar(Console(), "{task.fields[info]}", enabled=session.accelerator.is_main_process) as bar:
         for epoch in range(session.start_epoch + 1, cfg.epochs + 1):
             rows: list[TrainEpochMetrics | DevEpochMetrics] = [train_epoch(session, epoch, bar)]
             if session.prep.dev:
@@ -391,15 +393,3 @@ def save_checkpoint(session: Session, epoch: int) -> Path:
         staging.rename(final)
     accelerator.wait_for_everyone()
     return final
-
-
-def progress_bar(enabled: bool) -> Progress:
-    """A rich progress bar with the running loss."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from curate.engines.base import Constraint, Engine, GenerationRequest, trial_seed
 from curate.generation.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
@@ -18,6 +17,7 @@ from schemas.exits import ExitCode
 from schemas.files import Journal
 from schemas.inputs import InputError, input_mapping, load_splits
 from schemas.manifest import tool_version
+from schemas.progress import progress_bar
 from schemas.task import BUILTIN_TASKS, TaskSpec, load_task
 from schemas.teacher_output import structured_output_regex, structured_output_schema
 from schemas.trial import Trial
@@ -162,14 +162,8 @@ def run_trials(plan: Plan, active: list[Example], documents, slots, journal: Jou
     skip: set[tuple[str, int]] = set()
     states = [decide(ex.id, slots, config.k).state for ex in active]
     accepted, tokens, started = states.count("accepted"), 0, time.perf_counter()
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("accepted {task.fields[accepted]} · {task.fields[tps]:.1f} tok/s"),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=console) as progress:
+    fields = "accepted {task.fields[accepted]} · {task.fields[tps]:.1f} tok/s"
+    with progress_bar(console, fields, remaining=True) as progress:
         bar = progress.add_task(
             "examples", total=len(active), completed=len(states) - states.count("pending"), accepted=accepted, tps=0.0
         )
