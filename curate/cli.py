@@ -12,12 +12,14 @@ from curate.generation.run_dir import RUN_JSON, read_run_info
 from curate.publish.hub import check_online, push_version
 from curate.publish.release import PublishRequest, card_path, publish
 from curate.publish.versions import check_name, diff_versions, list_versions, version_key
+from curate.review.merge import describe
 from curate.review.queue import DEFAULT_WORKSPACE, REVIEWS, pull, push
 from curate.stats.compute import compute_report
 from curate.stats.render import comparison, rich_table, sections, write_report
 from schemas.config import GenerateConfig, validated_config
 from schemas.exits import exit_on_bad_input
 from schemas.inputs import resolve_inputs
+from schemas.integrity import DEFAULT_SHARE_MARGIN
 from schemas.progress import progress_bar
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -90,20 +92,33 @@ def decide_cmd(
     )
 
 
+ShareMargin = Annotated[
+    float,
+    typer.Option(
+        "--share-margin",
+        min=0.0,
+        max=1.0,
+        help="warn when a split's positive share moves more than this from the input's",
+    ),
+]
+
+
 def stats_cmd(
     run_dir: Annotated[Path | None, typer.Argument(help="run directory of `curate generate`")] = None,
     compare: Annotated[
         tuple[Path, Path] | None, typer.Option("--compare", help="RUN_A RUN_B: two runs side by side")
     ] = None,
+    share_margin: ShareMargin = DEFAULT_SHARE_MARGIN,
 ) -> None:
-    """Table 7, failure reasons, acceptance by trial, tokens and throughput; writes stats.md/.json/.png."""
+    """Table 7, class-balance warnings, failure reasons, acceptance by trial, tokens, throughput; writes
+    stats.md/.json/.png."""
     with exit_on_bad_input():
         if (run_dir is None) == (compare is None):
             raise ValueError("give either RUN_DIR or --compare RUN_A RUN_B")
         if compare:
-            console.print(rich_table(comparison(*(compute_report(path) for path in compare))))
+            console.print(rich_table(comparison(*(compute_report(path, share_margin) for path in compare))))
             return
-        report = compute_report(run_dir)
+        report = compute_report(run_dir, share_margin)
         for section in sections(report):
             console.print(rich_table(section))
         written = write_report(report, run_dir)
@@ -123,12 +138,15 @@ def review_push_cmd(
     all_discarded: Annotated[bool, typer.Option("--all-discarded", help="every discarded example")] = False,
     workspace: Annotated[str, typer.Option(help="Argilla workspace (created if missing)")] = DEFAULT_WORKSPACE,
     dataset: Annotated[str | None, typer.Option(help="Argilla dataset (default: RUN_DIR name + -review)")] = None,
+    annotators: Annotated[
+        int, typer.Option(min=1, help="submitted responses each record needs (set when the queue is created)")
+    ] = 1,
 ) -> None:
     """Create or reuse a review queue and add the discarded examples it does not hold yet."""
     with exit_on_bad_input(), progress_bar(console, transient=True) as progress:
         if label is not None and all_discarded:
             raise ValueError("give --label or --all-discarded, not both")
-        result = push(run_dir, label, all_discarded, workspace, dataset, progress)
+        result = push(run_dir, label, all_discarded, workspace, dataset, annotators, progress)
     which = "all classes" if result.label is None else f"label {result.label}"
     console.print(
         f"{result.discarded} discarded examples ({which}); {result.added} added to"
@@ -142,11 +160,17 @@ def review_pull_cmd(
     workspace: Annotated[str | None, typer.Option(help="Argilla workspace (default: the one pushed to)")] = None,
     dataset: Annotated[str | None, typer.Option(help="Argilla dataset (default: the one pushed to)")] = None,
 ) -> None:
-    """Write every submitted review into RUN_DIR/reviews.parquet."""
+    """Write submitted responses and one decision per example (the majority; ties are listed, not merged) into
+    RUN_DIR/reviews.parquet; a `keep` without an explanation stops the pull."""
     with exit_on_bad_input(), progress_bar(console, transient=True) as progress:
-        frame = pull(run_dir, workspace, dataset, progress)
-    counts = dict(frame.group_by("decision").len().iter_rows()) if frame.height else {}
-    console.print(f"{frame.height} submitted reviews {counts} -> {run_dir / REVIEWS}")
+        summary = pull(run_dir, workspace, dataset, progress)
+    console.print(
+        f"{summary.responses} submitted responses from {len(summary.agreement.reviewers)} reviewers;"
+        f" {sum(summary.decided.values())} decisions {summary.decided} -> {run_dir / REVIEWS}"
+    )
+    console.print(describe(summary.agreement))
+    if summary.ties:
+        console.print(f"{len(summary.ties)} ties left out (settle them in Argilla): {', '.join(summary.ties)}")
 
 
 Registry = Annotated[Path, typer.Option("--registry", envvar="CURATE_REGISTRY", help="folder holding NAME/X.Y.Z/")]
@@ -165,6 +189,11 @@ def publish_cmd(
     allow_pending: Annotated[
         bool, typer.Option(help="publish an unfinished run, leaving pending examples out")
     ] = False,
+    allow_overlap: Annotated[
+        bool,
+        typer.Option(help="publish a test split that shares examples with train/validation (recorded in the card)"),
+    ] = False,
+    share_margin: ShareMargin = DEFAULT_SHARE_MARGIN,
     cards_dir: Annotated[Path, typer.Option("--cards-dir", help="where the card copy goes")] = Path("data_cards"),
     license: Annotated[str, typer.Option("--license", help="license id for the card header")] = "other",
     push_to_hub: Annotated[
@@ -186,14 +215,18 @@ def publish_cmd(
             reviews=reviews,
             allow_pending=allow_pending,
             test=test,
+            allow_overlap=allow_overlap,
+            share_margin=share_margin,
             cards_dir=cards_dir,
             license=license,
         )
-        target = publish(request, progress)
-    console.print(f"published {target} (card: {card_path(request)})")
+        published = publish(request, progress)
+    for note in published.notes:
+        console.print(f"[yellow]warning:[/yellow] {note}", highlight=False)
+    console.print(f"published {published.target} (card: {card_path(request)})")
     if push_to_hub:
         with exit_on_bad_input():
-            console.print(f"pushed to {push_version(target, push_to_hub)}")
+            console.print(f"pushed to {push_version(published.target, push_to_hub)}")
 
 
 @versions_app.command("list")

@@ -32,6 +32,22 @@ class ReviewSummary(Strict):
     not_discarded: int = Field(description="reviews of examples the run accepted after all: ignored")
 
 
+class TestOverlap(Strict):
+    """Test examples that also occur in train/validation: by id, and by normalised content (case, whitespace)."""
+
+    by_id: list[str] = []
+    by_content: list[str] = []
+    allowed: bool = Field(False, description="published anyway with --allow-overlap")
+
+
+class Integrity(Strict):
+    """What publish checked and found: test leakage, and splits with a missing class or a shifted class share."""
+
+    share_margin: float = Field(description="largest accepted move of a split's positive share from its input's")
+    class_warnings: list[str] = []
+    test_overlap: TestOverlap | None = Field(None, description="None when no test split was published")
+
+
 class DatasetManifest(Strict):
     """Everything needed to trust and reproduce a dataset version."""
 
@@ -53,3 +69,4 @@ class DatasetManifest(Strict):
     source_run: str | None = None
     test_source: str | None = None
     review: ReviewSummary | None = None
+    integrity: Integrity | None = Field(None, description="None in versions published before the checks existed")

@@ -293,3 +293,96 @@ def test_push_to_hub_uploads_the_version_and_tags_it(tmp_path: Path, run, monkey
         "org/cf",
         {"repo_type": "dataset", "tag": "1.0.0", "revision": "abc123", "tag_message": "cf 1.0.0"},
     )
+
+
+def one_class_validation_run(run_dir: Path):
+    """A run whose teacher accepted every train example but no negative of validation (the tiny-teacher case)."""
+    examples = synthetic_examples(9)
+    plan = {ex.id: ["accepted"] if ex.split == "train" or ex.label else ["wrong_label"] * 2 for ex in examples}
+    write_run(run_dir, examples, plan, k=2)
+    return examples
+
+
+def write_test_file(path: Path, rows: list[dict]) -> Path:
+    """A test split file in CliniFact's columns (`index`, `claim`, `article_abstract`, `label`)."""
+    pl.DataFrame(rows, schema=["index", "claim", "article_abstract", "label"], orient="row").write_csv(path)
+    return path
+
+
+def test_a_test_file_sharing_rows_with_train_is_refused_unless_allowed(tmp_path: Path):
+    examples = one_class_validation_run(tmp_path / "run")
+    train = [ex for ex in examples if ex.split == "train"]
+    same = [(ex.id, ex.fields["claim"], ex.fields["article_abstract"], str(ex.label)) for ex in train[:2]]
+    retyped = (  # another id, the same text up to case and whitespace
+        "t-9",
+        "  " + train[3].fields["claim"].upper(),
+        train[3].fields["article_abstract"].replace(" ", "   \n"),
+        "0",
+    )
+    fresh = ("t-10", "A new claim.", "A new abstract.", "1")
+    test_file = write_test_file(tmp_path / "test.csv", [*same, retyped, fresh])
+    refused = publish(tmp_path, tmp_path / "run", "1.0.0", "--test", test_file)
+    assert refused.exit_code == 2
+    message = " ".join(refused.output.split())
+    assert "test shares 3 examples with train/validation (2 by id, 3 by content; e.g. t-9, train-0, train-1)" in message
+    assert "--allow-overlap" in message
+    assert not (tmp_path / "registry").exists() and not (tmp_path / "cards").exists()
+
+    allowed = publish(tmp_path, tmp_path / "run", "1.0.0", "--test", test_file, "--allow-overlap")
+    assert allowed.exit_code == 0, allowed.output
+    assert "published anyway (--allow-overlap)" in " ".join(allowed.output.split())
+    _, manifest = load_version(tmp_path / "registry" / "cf" / "1.0.0")
+    overlap = manifest.integrity.test_overlap
+    assert (overlap.by_id, overlap.by_content, overlap.allowed) == (
+        ["train-0", "train-1"],
+        ["t-9", "train-0", "train-1"],
+        True,
+    )
+    card = " ".join((tmp_path / "registry" / "cf" / "1.0.0" / "README.md").read_text().split())
+    assert "**Test leakage: The test split shares 3 examples with train/validation" in card
+
+
+def test_a_clean_test_file_records_no_overlap(tmp_path: Path):
+    one_class_validation_run(tmp_path / "run")
+    test_file = write_test_file(tmp_path / "test.csv", [("t-1", "A new claim.", "A new abstract.", "1")])
+    assert publish(tmp_path, tmp_path / "run", "1.0.0", "--test", test_file).exit_code == 0
+    _, manifest = load_version(tmp_path / "registry" / "cf" / "1.0.0")
+    assert manifest.integrity.test_overlap.model_dump() == {"by_id": [], "by_content": [], "allowed": False}
+    assert "Test leakage" not in (tmp_path / "registry" / "cf" / "1.0.0" / "README.md").read_text()
+
+
+def test_a_split_left_with_one_class_is_reported_in_output_manifest_and_card(tmp_path: Path):
+    one_class_validation_run(tmp_path / "run")
+    result = publish(tmp_path, tmp_path / "run", "1.0.0")
+    assert result.exit_code == 0, result.output
+    assert "warning: validation has no negative examples (FALSE)" in result.output
+    _, manifest = load_version(tmp_path / "registry" / "cf" / "1.0.0")
+    assert manifest.integrity.class_warnings == ["validation has no negative examples (FALSE)"]
+    assert manifest.integrity.share_margin == 0.15 and manifest.integrity.test_overlap is None
+    card = (tmp_path / "registry" / "cf" / "1.0.0" / "README.md").read_text()
+    table7_part = card.split("## Drop statistics")[1].split("## Teacher and prompts")[0]
+    assert "- validation has no negative examples (FALSE)" in table7_part
+
+
+def test_a_moved_class_share_is_reported_with_its_margin(tmp_path: Path):
+    examples = synthetic_examples(9)
+    negatives = [ex.id for ex in examples if ex.split == "train" and not ex.label]
+    plan = {ex.id: ["wrong_label"] * 2 if ex.id in negatives[:4] else ["accepted"] for ex in examples}
+    write_run(tmp_path / "run", examples, plan, k=2)
+    result = publish(tmp_path, tmp_path / "run", "1.0.0")
+    assert result.exit_code == 0, result.output
+    shift = "train: the positive share moved from 0.33 in the input to 0.60 (+0.27, more than the 0.15 margin)"
+    assert shift in " ".join(result.output.split())
+    wide = publish(tmp_path, tmp_path / "run", "1.0.1", "--share-margin", "0.3")
+    assert wide.exit_code == 0 and "warning" not in wide.output
+
+
+def test_reviews_left_unmerged_are_said(tmp_path: Path, run):
+    run_dir, _, plan = run
+    discarded = sorted(i for i, s in plan.items() if s[-1] != "accepted")[:2]
+    pl.DataFrame({"example_id": [*discarded, discarded[0]], "decision": ["keep", "drop_noise", "keep"]}).write_parquet(
+        run_dir / REVIEWS
+    )
+    result = publish(tmp_path, run_dir, "1.0.0")
+    assert result.exit_code == 0, result.output
+    assert "warning: 2 reviews in reviews.parquet not merged: pass --reviews" in result.output

@@ -173,3 +173,27 @@ def test_clinifact_rows_original_counts_match_the_csv(tmp_path: Path, clinifact_
             40 - positives,
         )
     assert json.loads(report.model_dump_json())["verbalizers"] == {"negative": "FALSE", "positive": "TRUE"}
+
+
+def test_one_class_and_moved_share_are_shown_and_written(tmp_path: Path):
+    examples = synthetic_examples(9)
+    train_negatives = [ex.id for ex in examples if ex.split == "train" and not ex.label]
+    failing = {*train_negatives[:4], *(ex.id for ex in examples if ex.split == "validation" and not ex.label)}
+    write_run(
+        tmp_path / "run",
+        examples,
+        {ex.id: ["wrong_label"] if ex.id in failing else ["accepted"] for ex in examples},
+        k=1,
+    )
+    result = CliRunner().invoke(app, ["stats", str(tmp_path / "run")], env=WIDE)
+    assert result.exit_code == 0, result.output
+    shift = "train: the positive share moved from 0.33 in the input to 0.60 (+0.27, more than the 0.15 margin)"
+    expected = [shift, "validation has no negative examples (FALSE)"]
+    shown = " ".join(result.output.split())
+    assert "Class balance warnings" in shown and all(text in shown for text in expected)
+    assert json.loads((tmp_path / "run" / "stats.json").read_text())["class_warnings"] == expected
+    markdown = (tmp_path / "run" / "stats.md").read_text()
+    assert all(f"| {text} |" in markdown for text in expected)
+    quiet = CliRunner().invoke(app, ["stats", str(tmp_path / "run"), "--share-margin", "0.3"], env=WIDE)
+    assert shift not in " ".join(quiet.output.split()) and "no negative examples" in quiet.output
+

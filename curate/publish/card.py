@@ -6,7 +6,8 @@ import polars as pl
 
 from curate.stats.compute import DropReport
 from curate.stats.render import markdown_table, table7_sections
-from schemas.manifest import DatasetManifest
+from schemas.integrity import describe_overlap
+from schemas.manifest import DatasetManifest, Integrity
 from schemas.task import TaskSpec
 
 TEMPLATE = Path(__file__).with_name("card_template.md")
@@ -16,6 +17,14 @@ SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"
 def size_category(rows: int) -> str:
     """The Hub's size bucket for a row count."""
     return next((name for limit, name in SIZE_CATEGORIES if rows < limit), "1M<n<10M")
+
+
+def overlap_note(integrity: Integrity | None) -> str | None:
+    """The card's sentence on test rows found in train/validation, or None when the test split was clean or absent."""
+    overlap = integrity and integrity.test_overlap
+    if not overlap or not overlap.allowed:
+        return None
+    return f"{describe_overlap(overlap, 'The test split', 'train/validation')}: published anyway with --allow-overlap"
 
 
 def render_card(
@@ -74,6 +83,9 @@ def render_card(
         positive_name=task.verbalizers[task.positive_label],
         input_fields=task.input_fields,
         table7=table7,
+        class_warnings=manifest.integrity.class_warnings if manifest.integrity else [],
+        share_margin=manifest.integrity and manifest.integrity.share_margin,
+        overlap=overlap_note(manifest.integrity),
         teacher_system_prompt=task.teacher_system_prompt,
         teacher_user_template=task.teacher_user_template,
         system_prompt=task.system_prompt,

@@ -3,21 +3,25 @@
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 from rich.progress import Progress
 
+from curate.generation.outcomes import read_examples
 from curate.generation.run_dir import read_run_info
 from curate.publish.card import render_card
+from curate.publish.integrity import checked_overlap, notes, split_warnings
 from curate.publish.rows import release_schema, run_rows, split_frames, test_rows
 from curate.publish.versions import check_name, parent_version, version_key
 from curate.stats.compute import compute_report
 from schemas.base import Strict
 from schemas.dataset_version import ARROW_DIR, MANIFEST, PARQUET_DIR, load_version, rows_sha256
 from schemas.files import atomic_write_bytes
-from schemas.manifest import DatasetManifest, SplitInfo, tool_version
+from schemas.integrity import DEFAULT_SHARE_MARGIN
+from schemas.manifest import DatasetManifest, Integrity, SplitInfo, tool_version
 from schemas.task import TaskSpec
 
 CARD = "README.md"
@@ -33,8 +37,18 @@ class PublishRequest(Strict):
     reviews: bool = False
     allow_pending: bool = False
     test: Path | None = None
+    allow_overlap: bool = False
+    share_margin: float = DEFAULT_SHARE_MARGIN
     cards_dir: Path = Path("data_cards")
     license: str = "other"
+
+
+@dataclass
+class Published:
+    """A written version and what publish reports about it (class warnings, an allowed overlap, unmerged reviews)."""
+
+    target: Path
+    notes: list[str]
 
 
 def to_dataset_dict(frames: dict[str, pl.DataFrame], task: TaskSpec):
@@ -81,14 +95,19 @@ def write_version(staging: Path, data, manifest: DatasetManifest, card: str, pro
     progress.advance(bar)
 
 
-def publish(request: PublishRequest, progress: Progress) -> Path:
-    """Build, hash and write the version folder atomically (a staging folder renamed into place); return it."""
+def publish(request: PublishRequest, progress: Progress) -> Published:
+    """Build, check, hash and write the version folder atomically (a staging folder renamed into place)."""
     target = refuse_existing(request)
     info = read_run_info(request.run_dir)
     task = TaskSpec.model_validate(info.task_spec)
     rows, review = run_rows(request.run_dir, info, task, request.reviews, request.allow_pending)
     test = test_rows(request.test, info, task) if request.test else None
+    overlap = None
+    if test is not None:
+        overlap = checked_overlap(test, read_examples(request.run_dir), task, request.allow_overlap)
     frames = split_frames(rows, list(info.inputs), test, task)
+    report = compute_report(request.run_dir, request.share_margin)
+    warnings = split_warnings(frames, report, task)
     data = to_dataset_dict(frames, task)
     manifest = DatasetManifest(
         name=request.name,
@@ -116,8 +135,9 @@ def publish(request: PublishRequest, progress: Progress) -> Path:
         source_run=str(Path(request.run_dir).resolve()),
         test_source=str(Path(request.test).resolve()) if request.test else None,
         review=review,
+        integrity=Integrity(share_margin=request.share_margin, class_warnings=warnings, test_overlap=overlap),
     )
-    card = render_card(manifest, frames, compute_report(request.run_dir), task, request.license)
+    card = render_card(manifest, frames, report, task, request.license)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{request.version}.", dir=target.parent))
     try:
@@ -128,4 +148,4 @@ def publish(request: PublishRequest, progress: Progress) -> Path:
         raise
     request.cards_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(card_path(request), card.encode())
-    return target
+    return Published(target, notes(overlap, warnings, request.run_dir, request.reviews))

@@ -3,10 +3,12 @@
 from pathlib import Path
 
 import polars as pl
+from pydantic import Field
 
 from curate.generation.outcomes import FAILURES, effective_trials, example_outcomes, read_examples, read_trials
 from curate.generation.run_dir import read_run_info
 from schemas.base import Strict
+from schemas.integrity import DEFAULT_SHARE_MARGIN, balance_problem
 from schemas.task import TaskSpec
 
 CLASSES = ("negative", "positive")
@@ -56,6 +58,8 @@ class DropReport(Strict):
     k: int
     verbalizers: dict[str, str]
     table7: dict[str, SplitTable]
+    share_margin: float
+    class_warnings: list[str] = Field(description="splits whose generated examples lack a class or moved in share")
     failures: dict[str, dict[str, int]]
     cumulative: dict[str, list[int]]
     class_totals: dict[str, int]
@@ -83,6 +87,17 @@ def split_tables(outcomes: pl.DataFrame, positive: int) -> dict[str, SplitTable]
             pending=int((rows["outcome"] == "pending").sum()),
         )
     return tables
+
+
+def pair(counts: ClassCounts) -> tuple[int, int]:
+    """(count, positives) of a Table-7 row."""
+    return counts.negative + counts.positive, counts.positive
+
+
+def class_warnings(tables: dict[str, SplitTable], task: TaskSpec, margin: float) -> list[str]:
+    """Splits whose generated examples lack a class, or whose positive share moved more than `margin`."""
+    found = [balance_problem(s, pair(t.original), pair(t.generated), task, margin) for s, t in tables.items()]
+    return [text for text in found if text]
 
 
 def with_class(frame: pl.DataFrame, label_column: str, positive: int) -> pl.DataFrame:
@@ -142,7 +157,7 @@ def throughput(trials: pl.DataFrame, completion_total: int, n_accepted: int) -> 
     )
 
 
-def compute_report(run_dir: Path) -> DropReport:
+def compute_report(run_dir: Path, share_margin: float = DEFAULT_SHARE_MARGIN) -> DropReport:
     """Everything `curate stats` shows, from `run.json`, `examples.parquet` and `trials.jsonl`."""
     info = read_run_info(run_dir)
     task = TaskSpec.model_validate(info.task_spec)
@@ -154,13 +169,16 @@ def compute_report(run_dir: Path) -> DropReport:
     counted = with_class(effective_trials(trials, outcomes, k), "gold_label", positive)
     accepted_trials = counted.filter(pl.col("status") == "accepted")
     tokens = token_stats(trials, accepted_trials)
+    tables = split_tables(outcomes, positive)
     return DropReport(
         run=str(run_dir),
         task=task.name,
         teacher=info.model_id,
         k=k,
         verbalizers={"negative": task.verbalizers[1 - positive], "positive": task.verbalizers[positive]},
-        table7=split_tables(outcomes, positive),
+        table7=tables,
+        share_margin=share_margin,
+        class_warnings=class_warnings(tables, task, share_margin),
         failures=failure_counts(counted),
         cumulative=cumulative_acceptance(outcomes, k),
         class_totals={name: int((outcomes["class"] == name).sum()) for name in CLASSES},

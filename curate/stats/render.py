@@ -49,6 +49,14 @@ def table7_sections(report: DropReport) -> list[Section]:
     return sections
 
 
+def balance_sections(report: DropReport) -> list[Section]:
+    """The class-balance warnings of the generated examples as one section, or none when there are none."""
+    if not report.class_warnings:
+        return []
+    title = f"Class balance warnings (generated examples; share margin {report.share_margin:.2f})"
+    return [Section(title, ["warning"], [[text] for text in report.class_warnings])]
+
+
 def sections(report: DropReport) -> list[Section]:
     """Every table of the report, in display order."""
     failures = Section(
@@ -89,7 +97,7 @@ def sections(report: DropReport) -> list[Section]:
             ["accepted examples / hour", f"{speed.accepted_per_hour:,.0f}"],
         ]
     cost = Section("Tokens and throughput", ["measure", "value"], cost_rows)
-    return [*table7_sections(report), failures, cumulative, cost]
+    return [*table7_sections(report), *balance_sections(report), failures, cumulative, cost]
 
 
 def number(value: float | None) -> str:
