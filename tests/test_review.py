@@ -11,8 +11,8 @@ from rich.text import Text
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.review.items import discarded_items
-from curate.review.queue import REVIEW_STATE, REVIEWS
+from curate.review.items import discarded_items, suggested_decision
+from curate.review.queue import DECISION_AGENT, REVIEW_STATE, REVIEWS
 from curate.review.settings import GUIDELINES
 from schemas.dataset_version import load_version
 from tests.argilla_fixtures import annotator_headers
@@ -100,8 +100,11 @@ def test_push_review_pull_publish(tmp_path: Path, argilla_env, monkeypatch: pyte
     assert sorted(records) == [item.id for item in expected]
     item = expected[0]
     record = records[item.id]
-    assert record.fields["document"] == item.document and record.fields["gold_label"] == "TRUE (1)"
+    assert {name: record.fields[name] for name in ("claim", "article_abstract")} == item.fields
+    assert record.fields["gold_label"] == "TRUE (1)" and "document" not in record.fields
     assert record.metadata["n_attempts"] == 3 and record.metadata["split"] == item.split
+    assert record.metadata["truncated"] == "no" and record.metadata["label"] == "1"
+    assert record.metadata["reasons"] == sorted({a.status for a in item.attempts})
     for attempt in item.attempts:
         assert f"**Trial {attempt.trial}: {attempt.status}**" in record.fields["attempts"]
     assert dataset.settings.guidelines == GUIDELINES.strip()
@@ -111,9 +114,12 @@ def test_push_review_pull_publish(tmp_path: Path, argilla_env, monkeypatch: pyte
     queue = annotator_queue(argilla_env, headers, dataset.id)
     with_near_miss = [i for i in expected if i.near_miss is not None]
     assert with_near_miss, "the fixture should leave some near misses"
-    for it in with_near_miss:  # the text suggestion reaches the annotator pre-filled
-        (suggestion,) = queue[it.id]["suggestions"]
-        assert suggestion["value"] == it.near_miss.text.strip()
+    for it in expected:  # both suggestions reach the annotator pre-filled
+        shown = {s["agent"] == DECISION_AGENT: s for s in queue[it.id]["suggestions"]}
+        text, decision = shown.get(False), shown.get(True)
+        assert (text and text["value"]) == (it.near_miss and it.near_miss.text.strip())
+        wanted = suggested_decision(it)
+        assert (decision and (decision["value"], decision["score"])) == (wanted and (wanted.value, wanted.score))
 
     keep, noise, wrong, draft = (i.id for i in expected[:4])
     respond(argilla_env, headers, queue[keep], "keep", "Reviewer: the abstract shows the primary outcome improved.")
@@ -128,7 +134,7 @@ def test_push_review_pull_publish(tmp_path: Path, argilla_env, monkeypatch: pyte
     shown = Text.from_ansi(screen.getvalue()).plain
     assert "records read" in shown and f"{len(expected)}/{len(expected)}" in shown, shown
     reviews = pl.read_parquet(run_dir / REVIEWS)
-    assert reviews.columns == ["example_id", "decision", "explanation", "reviewer", "time"]
+    assert reviews.columns == ["example_id", "decision", "explanation", "reviewer", "time", "votes", "responses"]
     assert sorted(reviews.select("example_id", "decision").iter_rows()) == sorted(
         [(keep, "keep"), (noise, "drop_noise"), (wrong, "wrong_gold_label")]
     )

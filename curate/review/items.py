@@ -1,4 +1,4 @@
-"""Discarded examples of a run as review items: document, gold label, every attempt and the best near miss."""
+"""Discarded examples of a run as review items: input fields, gold label, every attempt, and what to suggest."""
 
 from pathlib import Path
 
@@ -9,8 +9,9 @@ from curate.generation.run_dir import read_run_info
 from schemas.base import Strict
 from schemas.task import TaskSpec
 
-# A near miss to pre-fill: an attempt with the gold label first, then by how close its status is to acceptance.
-NEAR_MISS_ORDER = {"invalid": 0, "truncated": 1, "unparseable": 2, "wrong_label": 3}
+# The near miss that pre-fills the explanation: the most complete answer first. A wrong-label answer passed every
+# check but the label, so it beats an invalid one (too short, repetitive), which beats a cut-off or unparseable one.
+NEAR_MISS_ORDER = {"wrong_label": 0, "invalid": 1, "truncated": 2, "unparseable": 3}
 
 
 class Attempt(Strict):
@@ -29,15 +30,34 @@ class ReviewItem(Strict):
     id: str
     split: str
     label: int
-    document: str
+    fields: dict[str, str]
+    truncated: bool
     attempts: list[Attempt]
     near_miss: Attempt | None
+
+
+class DecisionSuggestion(Strict):
+    """The decision pre-selected for a reviewer, with the share of attempts behind it."""
+
+    value: str
+    score: float
 
 
 def near_miss(attempts: list[Attempt], gold: int) -> Attempt | None:
     """The attempt whose text best serves as a starting explanation, or None when no attempt has text."""
     usable = [a for a in attempts if a.status in NEAR_MISS_ORDER and a.text.strip()]
-    return min(usable, key=lambda a: (a.label != gold, NEAR_MISS_ORDER[a.status], a.trial), default=None)
+    return min(usable, key=lambda a: (NEAR_MISS_ORDER[a.status], a.label != gold, a.trial), default=None)
+
+
+def suggested_decision(item: ReviewItem) -> DecisionSuggestion | None:
+    """`wrong_gold_label` when every attempt that named a label named the other one, `keep` when any named the
+    gold label (score: that share of all attempts); None when no attempt named a label."""
+    named = [a.label for a in item.attempts if a.label is not None]
+    if not named:
+        return None
+    gold = sum(label == item.label for label in named)
+    value = "keep" if gold else "wrong_gold_label"
+    return DecisionSuggestion(value=value, score=round((gold or len(named)) / len(item.attempts), 4))
 
 
 def minority_label(examples: pl.DataFrame) -> int:
@@ -46,13 +66,28 @@ def minority_label(examples: pl.DataFrame) -> int:
     return 1 if positives <= examples.height - positives else 0
 
 
+def to_attempts(rows: list[dict], k: int) -> list[Attempt]:
+    """The counted trials (1..k) of one example as attempts; the text is the parsed explanation, else the raw text."""
+    return [
+        Attempt(
+            trial=a["trial"],
+            status=str(a["status"]),
+            reason=a["reason"],
+            label=a["label"],
+            text=a["explanation"] or a["raw_text"] or "",
+        )
+        for a in rows
+        if a["trial"] <= k
+    ]
+
+
 def discarded_items(run_dir: Path, label: int | None) -> list[ReviewItem]:
     """Review items for discarded examples with gold `label` (None: every discarded example), in id order."""
     info = read_run_info(run_dir)
+    task = TaskSpec.model_validate(info.task_spec)
     examples = read_examples(run_dir)
     trials = read_trials(run_dir, ["status", "reason", "label", "explanation", "raw_text"])
-    outcomes = example_outcomes(examples, trials, info.config.k)
-    chosen = outcomes.filter(pl.col("outcome") == "discarded")
+    chosen = example_outcomes(examples, trials, info.config.k).filter(pl.col("outcome") == "discarded")
     if label is not None:
         chosen = chosen.filter(pl.col("label") == label)
     attempts = (
@@ -62,29 +97,20 @@ def discarded_items(run_dir: Path, label: int | None) -> list[ReviewItem]:
         .agg(pl.struct("trial", "status", "reason", "label", "explanation", "raw_text").alias("attempts"))
     )
     rows = (
-        examples.select("id", "split", "label", "document")
+        examples.select("id", "split", "label", "truncated", *task.input_fields)
         .join(attempts, left_on="id", right_on="example_id")
         .sort("id")
     )
     items = []
     for row in rows.iter_rows(named=True):
-        tries = [
-            Attempt(
-                trial=a["trial"],
-                status=str(a["status"]),
-                reason=a["reason"],
-                label=a["label"],
-                text=a["explanation"] or a["raw_text"] or "",
-            )
-            for a in row["attempts"]
-            if a["trial"] <= info.config.k
-        ]
+        tries = to_attempts(row["attempts"], info.config.k)
         items.append(
             ReviewItem(
                 id=row["id"],
                 split=row["split"],
                 label=row["label"],
-                document=row["document"],
+                fields={name: row[name] for name in task.input_fields},
+                truncated=row["truncated"],
                 attempts=tries,
                 near_miss=near_miss(tries, row["label"]),
             )

@@ -6,32 +6,38 @@ import warnings
 from contextlib import redirect_stderr
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
+from pydantic import ValidationError
 from rich.progress import Progress
 
 from curate.generation.outcomes import read_examples
 from curate.generation.run_dir import read_run_info
-from curate.review.items import ReviewItem, attempts_markdown, discarded_items, minority_label
+from curate.review.items import ReviewItem, attempts_markdown, discarded_items, minority_label, suggested_decision
+from curate.review.merge import (
+    RESPONSE_SCHEMA,
+    Agreement,
+    agreed_decisions,
+    agreement,
+    decisions_sha256,
+    refuse_keep_without_explanation,
+)
 from curate.review.server import ReviewServerError, connect, server_errors
-from curate.review.settings import review_settings
+from curate.review.settings import DECISIONS, check_fields, check_questions, review_settings
 from schemas.base import Strict
 from schemas.files import atomic_write_bytes, atomic_write_parquet
 from schemas.task import TaskSpec
 
 REVIEW_STATE = "review.json"
-REVIEWS = "reviews.parquet"
+REVIEWS = "reviews.parquet"  # one agreed decision per example: what publish merges
+RESPONSES = "review_responses.parquet"  # one row per (example, reviewer) submitted response
+PULL_SUMMARY = "review_pull.json"
 DEFAULT_WORKSPACE = "curation"
 PAGE = 1000
 PUSH_BATCH = 100  # records per upload, one step of the progress bar
+DECISION_AGENT = "curate-attempt-labels"
 AGENT_CHARS = re.compile(r"[^a-zA-Z0-9_:./\s-]")  # what Argilla accepts in a suggestion agent
-REVIEW_SCHEMA = {
-    "example_id": pl.String,
-    "decision": pl.String,
-    "explanation": pl.String,
-    "reviewer": pl.String,
-    "time": pl.Datetime("us", "UTC"),
-}
 
 
 class ReviewState(Strict):
@@ -53,6 +59,28 @@ class PushResult(Strict):
     added: int
 
 
+class SubmittedResponse(Strict):
+    """One reviewer's submitted answer to one record, as pulled."""
+
+    example_id: str
+    decision: Literal[tuple(DECISIONS)]
+    explanation: str | None
+    reviewer: str
+    time: datetime
+
+
+class PullSummary(Strict):
+    """`review_pull.json`: what the last pull read and decided (the rule: majority; ties are left out)."""
+
+    workspace: str
+    dataset: str
+    responses: int
+    decided: dict[str, int]
+    ties: list[str]
+    agreement: Agreement
+    decisions_sha256: str
+
+
 def default_dataset(run_dir: Path) -> str:
     """Queue name for a run: its folder name plus `-review`."""
     return f"{Path(run_dir).resolve().name}-review"
@@ -65,17 +93,20 @@ def read_state(run_dir: Path) -> ReviewState | None:
 
 
 def to_record(item: ReviewItem, task: TaskSpec, teacher: str):
-    """An Argilla record for one item: its id is the example id, the near miss pre-fills the explanation."""
+    """An Argilla record for one item: its id is the example id; a decision and the near miss are suggested."""
     import argilla as rg
 
     suggestions = []
+    decision = suggested_decision(item)
+    if decision is not None:
+        suggestions.append(rg.Suggestion("decision", decision.value, score=decision.score, agent=DECISION_AGENT))
     if item.near_miss is not None:
         agent = AGENT_CHARS.sub("-", f"{teacher} trial {item.near_miss.trial} {item.near_miss.status}")
         suggestions.append(rg.Suggestion("explanation", item.near_miss.text.strip(), agent=agent))
     return rg.Record(
         id=item.id,
         fields={
-            "document": item.document,
+            **item.fields,
             "gold_label": f"{task.verbalizers[item.label]} ({item.label})",
             "attempts": attempts_markdown(item, task),
         },
@@ -85,6 +116,7 @@ def to_record(item: ReviewItem, task: TaskSpec, teacher: str):
             "label": str(item.label),
             "n_attempts": len(item.attempts),
             "reasons": sorted({a.status for a in item.attempts}),
+            "truncated": "yes" if item.truncated else "no",
         },
         suggestions=suggestions,
     )
@@ -99,21 +131,18 @@ def find_dataset(client, workspace: str, name: str):
         return client.datasets(name=name, workspace=workspace)
 
 
-def open_queue(client, workspace: str, name: str, task: TaskSpec):
-    """Reuse the review dataset if it exists (checking its questions), else create it (and the workspace)."""
+def open_queue(client, workspace: str, name: str, task: TaskSpec, annotators: int):
+    """Reuse the review dataset if it exists (checking its questions and fields), else create it (and the workspace)."""
     import argilla as rg
 
     dataset = find_dataset(client, workspace, name)
     if dataset is None:
         if client.workspaces(workspace) is None:
             rg.Workspace(name=workspace, client=client).create()
-        return rg.Dataset(name=name, workspace=workspace, settings=review_settings(task), client=client).create()
-    questions = {question.name for question in dataset.settings.questions}
-    if not {"decision", "explanation"} <= questions:
-        raise ReviewServerError(
-            f"Argilla dataset {name!r} in workspace {workspace!r} is not a curate review queue (questions"
-            f" {sorted(questions)}): pick another name with --dataset"
-        )
+        settings = review_settings(task, annotators)
+        return rg.Dataset(name=name, workspace=workspace, settings=settings, client=client).create()
+    check_questions(dataset.settings, f"{workspace}/{name}")
+    check_fields(dataset.settings, task, f"{workspace}/{name}")
     return dataset
 
 
@@ -128,9 +157,16 @@ def send(queue, records: list, progress: Progress) -> None:
 
 
 def push(
-    run_dir: Path, label: int | None, all_discarded: bool, workspace: str, dataset: str | None, progress: Progress
+    run_dir: Path,
+    label: int | None,
+    all_discarded: bool,
+    workspace: str,
+    dataset: str | None,
+    annotators: int,
+    progress: Progress,
 ) -> PushResult:
-    """Send the run's discarded examples (of `label`, the minority class by default) not yet in the queue."""
+    """Send the run's discarded examples (of `label`, the minority class by default) not yet in the queue; a new
+    queue asks `annotators` reviewers per record."""
     info = read_run_info(run_dir)
     task = TaskSpec.model_validate(info.task_spec)
     if all_discarded:
@@ -141,7 +177,7 @@ def push(
     name = dataset or default_dataset(run_dir)
     client = connect()
     with server_errors(client.api_url):
-        queue = open_queue(client, workspace, name, task)
+        queue = open_queue(client, workspace, name, task, annotators)
         present = {record.id for record in queue.records(with_suggestions=False, with_responses=False)}
         new = [item for item in items if item.id not in present]
         if new:
@@ -153,8 +189,26 @@ def push(
     return PushResult(dataset=name, workspace=workspace, label=label, discarded=len(items), added=len(new))
 
 
-def submitted_rows(client, dataset, progress: Progress) -> list[dict]:
-    """One row per submitted response: example id, decision, explanation, reviewer's username, time (UTC)."""
+def submitted_response(record: dict, answer: dict, reviewer: str) -> SubmittedResponse:
+    """A submitted answer as a row; an answer outside the queue's decisions is a clear error naming the record."""
+    values = answer["values"] or {}
+    try:
+        return SubmittedResponse(
+            example_id=record["external_id"],
+            decision=(values.get("decision") or {}).get("value"),
+            explanation=(values.get("explanation") or {}).get("value"),
+            reviewer=reviewer,
+            time=datetime.fromisoformat(answer["updated_at"]).replace(tzinfo=UTC),
+        )
+    except ValidationError:
+        raise ValueError(
+            f"record {record['external_id']!r}: {reviewer}'s submitted answer {values} has no decision among"
+            f" {list(DECISIONS)}: fix it in Argilla (or restore the queue's questions); nothing was written"
+        ) from None
+
+
+def submitted_responses(client, dataset, progress: Progress) -> list[SubmittedResponse]:
+    """Every submitted response of the queue, paged over REST: the SDK's response model drops `updated_at`."""
     usernames: dict[str, str] = {}
     rows, offset = [], 0
     bar = progress.add_task("records read", total=None)
@@ -169,29 +223,27 @@ def submitted_rows(client, dataset, progress: Progress) -> list[dict]:
         progress.update(bar, total=page.get("total"), advance=len(records))
         for record in records:
             for answer in record.get("responses") or []:
-                if answer["status"] != "submitted":
-                    continue
-                user = answer["user_id"]
-                if user not in usernames:
-                    found = client.users(id=user)
-                    usernames[user] = found.username if found else user
-                values = answer["values"] or {}
-                rows.append(
-                    {
-                        "example_id": record["external_id"],
-                        "decision": (values.get("decision") or {}).get("value"),
-                        "explanation": (values.get("explanation") or {}).get("value"),
-                        "reviewer": usernames[user],
-                        "time": datetime.fromisoformat(answer["updated_at"]).replace(tzinfo=UTC),
-                    }
-                )
+                if answer["status"] == "submitted":
+                    user = answer["user_id"]
+                    if user not in usernames:
+                        found = client.users(id=user)
+                        usernames[user] = found.username if found else user
+                    rows.append(submitted_response(record, answer, usernames[user]))
         if len(records) < PAGE:
             return rows
         offset += PAGE
 
 
-def pull(run_dir: Path, workspace: str | None, dataset: str | None, progress: Progress) -> pl.DataFrame:
-    """Fetch every submitted review of the run's queue and write `reviews.parquet` (replacing the last pull)."""
+def write_pull(run_dir: Path, responses: pl.DataFrame, decided: pl.DataFrame, summary: PullSummary) -> None:
+    """Write the responses, the agreed decisions and the summary (each file atomically)."""
+    atomic_write_parquet(responses, Path(run_dir) / RESPONSES)
+    atomic_write_parquet(decided, Path(run_dir) / REVIEWS)
+    atomic_write_bytes(Path(run_dir) / PULL_SUMMARY, summary.model_dump_json(indent=2).encode())
+
+
+def pull(run_dir: Path, workspace: str | None, dataset: str | None, progress: Progress) -> PullSummary:
+    """Fetch every submitted response of the run's queue, agree one decision per example by majority (ties left
+    out) and write them with the agreement (replacing the last pull); a bad response writes nothing."""
     read_run_info(run_dir)
     state = read_state(run_dir)
     name = dataset or (state.dataset if state else default_dataset(run_dir))
@@ -203,7 +255,19 @@ def pull(run_dir: Path, workspace: str | None, dataset: str | None, progress: Pr
             raise ReviewServerError(
                 f"no Argilla dataset {name!r} in workspace {workspace!r}: run `curate review push {run_dir}` first"
             )
-        rows = submitted_rows(client, queue, progress)
-    frame = pl.DataFrame(rows, schema=REVIEW_SCHEMA).sort("example_id", "reviewer")
-    atomic_write_parquet(frame, Path(run_dir) / REVIEWS)
-    return frame
+        check_questions(queue.settings, f"{workspace}/{name}")
+        rows = submitted_responses(client, queue, progress)
+    responses = pl.DataFrame([row.model_dump() for row in rows], schema=RESPONSE_SCHEMA).sort("example_id", "reviewer")
+    refuse_keep_without_explanation(responses)
+    decided, ties = agreed_decisions(responses)
+    summary = PullSummary(
+        workspace=workspace,
+        dataset=name,
+        responses=responses.height,
+        decided=dict(sorted(decided.group_by("decision").len().iter_rows())),
+        ties=ties,
+        agreement=agreement(responses),
+        decisions_sha256=decisions_sha256(decided),
+    )
+    write_pull(run_dir, responses, decided, summary)
+    return summary
