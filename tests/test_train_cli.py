@@ -142,3 +142,30 @@ def test_existing_run_with_another_config_is_refused(tiny_model_dir, tmp_path):
     result = invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "epochs=2", *FAST)
     assert result.exit_code == 2 and "another config" in result.output
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_dev_split_with_one_class_is_refused_unless_allowed(tiny_model_dir, tmp_path):
+    positives = [row for row in synthetic_rows(6, 2) if row["label"] == 1]
+    splits = {"train": synthetic_rows(8, 1), "validation": positives}
+    version = write_version(tmp_path / "registry", "onecls", "1.0.0", splits, TOY_TASK)
+    out = tmp_path / "run"
+    refused = invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "epochs=1", *FAST)
+    assert refused.exit_code == 2, refused.output
+    message = " ".join(refused.output.split())
+    assert "validation has no negative examples (FALSE), so dev AUROC is undefined" in message
+    assert "allow_one_class_dev=true" in message and not out.exists()
+    allowed = invoke(
+        "run",
+        "--dataset",
+        version,
+        "--model",
+        tiny_model_dir,
+        "--out",
+        out,
+        "epochs=1",
+        "allow_one_class_dev=true",
+        *FAST,
+    )
+    assert allowed.exit_code == 0, allowed.output
+    dev = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][-1]
+    assert dev["split"] == "validation" and dev["auroc"] is None

@@ -62,6 +62,11 @@ class TrainConfig(Strict):
     )
     checkpoint_every_n_layers: int = Field(1, ge=1, description="with checkpointing: only every n-th decoder layer")
     seed: int = Field(0, description="seeds LoRA/head init, the epoch shuffles and dropout")
+    allow_one_class_dev: bool = Field(
+        False,
+        description="train on a version whose validation split lacks a class (or is empty); refused by default, since"
+        " dev AUROC is then undefined and dev F1 / accuracy say nothing about the model",
+    )
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from schemas.dataset_version import load_version
 from schemas.files import Journal, atomic_write_bytes
+from schemas.integrity import missing_class
 from schemas.progress import progress_bar
 from schemas.task import TaskSpec
 from schemas.train_metrics import (
@@ -132,6 +133,8 @@ def prepare(
     if "train" not in data:
         raise ValueError(f"{dataset_dir} has no 'train' split")
     task = TaskSpec.model_validate(manifest.task_spec)
+    if "validation" in data and not cfg.allow_one_class_dev:
+        check_dev_classes(data["validation"]["label"], task, dataset_dir)
     tokenizer = ckpt.load_tokenizer(model_path)
     max_input_tokens = cfg.max_input_tokens or task.max_input_tokens
     eog_id = eog_token_id(tokenizer)
@@ -150,6 +153,18 @@ def prepare(
     )
     resume = resume_point(record, out, resume_from, world_size)
     return Prepared(record, task, tokenizer, train, dev, max_input_tokens, eog_id, resume)
+
+
+def check_dev_classes(labels: list[int], task: TaskSpec, dataset_dir: Path) -> None:
+    """ValueError when the validation split lacks a class: its dev metrics would mean nothing."""
+    problem = missing_class("validation", len(labels), sum(label == task.positive_label for label in labels), task)
+    if problem:
+        raise ValueError(
+            f"{dataset_dir}: {problem}, so dev AUROC is undefined and dev F1 / accuracy say nothing about the model:"
+            " publish a version whose validation split has both classes (e.g. review the discarded examples with"
+            " `curate review push`, or add examples to the validation input), or pass allow_one_class_dev=true"
+            " to train anyway"
+        )
 
 
 def resume_point(record: ckpt.TrainRecord, out: Path, resume_from: Path | None, world_size: int) -> Path | None:
