@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from curate.cli import app
 from curate.review.items import discarded_items, suggested_decision
-from curate.review.queue import DECISION_AGENT, REVIEW_STATE, REVIEWS
+from curate.review.queue import DECISION_AGENT, PULL_SUMMARY, RESPONSES, REVIEW_STATE, REVIEWS, PullSummary
 from curate.review.settings import GUIDELINES
 from schemas.dataset_version import load_version
 from tests.argilla_fixtures import annotator_headers
@@ -230,3 +230,87 @@ def test_an_annotator_key_is_refused_with_a_clear_error(tmp_path: Path, argilla_
     assert result.exit_code == 2, result.output
     assert "not an owner or admin" in result.output.replace("\n", "") and me["api_key"] not in result.output
     assert not (run_dir / REVIEW_STATE).exists()
+
+
+def pushed_queue(server: dict, run_dir: Path, *args) -> tuple[str, object]:
+    """Push the run to a fresh queue; its name and SDK dataset."""
+    name = unique("queue")
+    result = invoke("review", "push", run_dir, "--dataset", name, *args)
+    assert result.exit_code == 0, result.output
+    return name, owner_client(server).datasets(name=name, workspace="curation")
+
+
+def test_two_annotators_majority_decides_ties_are_listed_and_agreement_is_shown(tmp_path: Path, argilla_env):
+    run_dir = make_run(tmp_path / "run")
+    _, dataset = pushed_queue(argilla_env, run_dir, "--annotators", "2")
+    assert dataset.settings.distribution.min_submitted == 2
+    ann, bob = unique("ann"), unique("bob")
+    heads = {who: annotator(argilla_env, who) for who in (ann, bob)}
+    queue = annotator_queue(argilla_env, heads[ann], dataset.id)
+    agreed, tied, dropped, alone = sorted(queue)[:4]
+    respond(argilla_env, heads[ann], queue[agreed], "keep", "Ann's reading of the abstract.")
+    respond(argilla_env, heads[bob], queue[agreed], "keep", "Bob's later reading of the abstract.")
+    respond(argilla_env, heads[ann], queue[tied], "keep", "Ann keeps it.")
+    respond(argilla_env, heads[bob], queue[tied], "drop_noise", None)
+    for who in (ann, bob):
+        respond(argilla_env, heads[who], queue[dropped], "drop_noise", None)
+    respond(argilla_env, heads[ann], queue[alone], "wrong_gold_label", None)
+
+    pulled = invoke("review", "pull", run_dir)
+    assert pulled.exit_code == 0, pulled.output
+    out = pulled.output.replace("\n", " ")
+    assert "7 submitted responses from 2 reviewers; 3 decisions" in out
+    assert "2 of 3 records with 2+ responses unanimous (67%)" in out and f"{ann}/{bob} 0.40 over 3" in out
+    assert f"1 ties left out (settle them in Argilla): {tied}" in out
+    responses = pl.read_parquet(run_dir / RESPONSES)
+    assert responses.height == 7 and set(responses["reviewer"]) == {ann, bob}
+    decided = pl.read_parquet(run_dir / REVIEWS)
+    assert decided.select("example_id", "decision", "explanation", "votes", "responses").rows() == [
+        (agreed, "keep", "Bob's later reading of the abstract.", 2, 2),
+        (dropped, "drop_noise", None, 2, 2),
+        (alone, "wrong_gold_label", None, 1, 1),
+    ]
+    summary = PullSummary.model_validate_json((run_dir / PULL_SUMMARY).read_text())
+    assert summary.ties == [tied] and summary.agreement.pairs[0].kappa == pytest.approx(0.4)
+    assert summary.decided == {"drop_noise": 1, "keep": 1, "wrong_gold_label": 1}
+
+
+def test_keep_without_explanation_is_refused_at_pull_and_nothing_is_written(tmp_path: Path, argilla_env):
+    run_dir = make_run(tmp_path / "run")
+    _, dataset = pushed_queue(argilla_env, run_dir)
+    reviewer = unique("rev")
+    headers = annotator(argilla_env, reviewer)
+    queue = annotator_queue(argilla_env, headers, dataset.id)
+    first, second, third = sorted(queue)[:3]
+    respond(argilla_env, headers, queue[first], "keep", "A written explanation.")
+    respond(argilla_env, headers, queue[second], "keep", None)
+    respond(argilla_env, headers, queue[third], "keep", "   ")
+    before = sorted(p.name for p in run_dir.iterdir())
+    pulled = invoke("review", "pull", run_dir)
+    assert pulled.exit_code == 2, pulled.output
+    message = pulled.output.replace("\n", "")
+    assert f"2 `keep` responses have no explanation: {second} ({reviewer}), {third} ({reviewer})" in message
+    assert "nothing was written" in message and sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_a_queue_edited_into_an_unknown_schema_is_refused_and_nothing_is_written(tmp_path: Path, argilla_env):
+    import argilla as rg
+
+    run_dir = make_run(tmp_path / "run")
+    client = owner_client(argilla_env)
+    name = unique("edited")
+    settings = rg.Settings(
+        fields=[rg.TextField(name="document", client=client)],
+        questions=[
+            rg.LabelQuestion(name="decision", labels=["keep", "drop", "maybe"], client=client),
+            rg.TextQuestion(name="explanation", client=client),
+        ],
+    )
+    rg.Dataset(name=name, workspace="curation", settings=settings, client=client).create()
+    before = sorted(p.name for p in run_dir.iterdir())
+    for command in ("push", "pull"):
+        result = invoke("review", command, run_dir, "--dataset", name)
+        assert result.exit_code == 2, result.output
+        message = result.output.replace("\n", "")
+        assert f"curation/{name} is not a curate review queue" in message and "'maybe'" in message
+    assert sorted(p.name for p in run_dir.iterdir()) == before
