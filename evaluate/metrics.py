@@ -48,24 +48,38 @@ class ReliabilityBin(Strict):
     frac_pos: float
 
 
-def two_classes(y: np.ndarray, what: str) -> None:
-    """Raise UndefinedMetric when `y` is empty or holds one class only."""
+def class_word(label: int) -> str:
+    """`positive` for 1, `negative` for 0."""
+    return "positive" if label == 1 else "negative"
+
+
+def no_rows(consequence: str) -> UndefinedMetric:
+    """The error of a metric computed over no rows; `consequence` is e.g. `ECE is undefined`."""
+    return UndefinedMetric(f"there are no rows with a head probability, so {consequence}")
+
+
+def two_classes(y: np.ndarray, consequence: str, labels: str = "gold labels") -> None:
+    """Raise UndefinedMetric, in plain words, when `y` is empty or holds one class only."""
     if len(y) == 0:
-        raise UndefinedMetric(f"{what}: no rows")
+        raise no_rows(consequence)
     if len(np.unique(y)) < 2:
-        raise UndefinedMetric(f"{what}: all {len(y)} labels are {int(y[0])} (one class), so it is undefined")
+        present = int(y[0])
+        raise UndefinedMetric(
+            f"the {labels} hold no {class_word(1 - present)} examples (all {len(y)} are {class_word(present)}),"
+            f" so {consequence}"
+        )
 
 
-def auroc(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve of scores `p` against binary labels `y`."""
-    two_classes(y, "AUROC")
+def auroc(y: np.ndarray, p: np.ndarray, what: str = "AUROC", labels: str = "gold labels") -> float:
+    """Area under the ROC curve of scores `p` against binary labels `y` (`what` and `labels` name them in errors)."""
+    two_classes(y, f"{what} is undefined", labels)
     return float(roc_auc_score(y, p))
 
 
 def precision_recall_f1(y: np.ndarray, p: np.ndarray, threshold: float) -> tuple[float, float, float]:
     """Precision, recall and F1 of `p >= threshold` (0 when a ratio has no denominator)."""
     if len(y) == 0:
-        raise UndefinedMetric("precision/recall/F1: no rows")
+        raise no_rows("precision, recall and F1 are undefined")
     pred = (p >= threshold).astype(int)
     return (
         float(precision_score(y, pred, zero_division=0)),
@@ -77,17 +91,20 @@ def precision_recall_f1(y: np.ndarray, p: np.ndarray, threshold: float) -> tuple
 def kappa(verbal: np.ndarray, p: np.ndarray, threshold: float) -> float:
     """Cohen's kappa between the thresholded head and the verbalized label (rows with a label only)."""
     if len(verbal) == 0:
-        raise UndefinedMetric("kappa: no text gave a verbalized label")
+        raise UndefinedMetric("no generated text gave a verbalized label, so kappa is undefined")
     pred = (p >= threshold).astype(int)
     if len(np.unique(np.concatenate([pred, verbal]))) < 2:
-        raise UndefinedMetric("kappa: head and text both give one and the same class for every row")
+        raise UndefinedMetric(
+            f"the head (at threshold {threshold:.2f}) and the text both say {class_word(int(pred[0]))} for every row,"
+            " so kappa is undefined"
+        )
     return float(cohen_kappa_score(pred, verbal))
 
 
 def ece(y: np.ndarray, p: np.ndarray, n_bins: int = ECE_BINS) -> float:
     """Expected calibration error: count-weighted |fraction positive - mean p| over equal-width bins."""
     if len(y) == 0:
-        raise UndefinedMetric("ECE: no rows")
+        raise no_rows("ECE is undefined")
     return float(sum(b.count * abs(b.frac_pos - b.mean_p) for b in reliability_bins(y, p, n_bins)) / len(y))
 
 
@@ -111,13 +128,13 @@ def reliability_bins(y: np.ndarray, p: np.ndarray, n_bins: int = ECE_BINS) -> li
 def brier(y: np.ndarray, p: np.ndarray) -> float:
     """Mean squared error of `p` against the labels."""
     if len(y) == 0:
-        raise UndefinedMetric("Brier: no rows")
+        raise no_rows("the Brier score is undefined")
     return float(brier_score_loss(y, p, pos_label=1))
 
 
 def tune_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """The threshold (one of the scores) that maximises F1 of `p >= t` on these rows."""
-    two_classes(y, "F1 threshold tuning")
+    two_classes(y, "the F1 threshold cannot be tuned")
     precision, recall, thresholds = precision_recall_curve(y, p)
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
@@ -126,7 +143,7 @@ def tune_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
 
 def tune_kappa_threshold(verbal: np.ndarray, p: np.ndarray) -> float:
     """The threshold (one of the scores) that maximises kappa between `p >= t` and the verbalized label."""
-    two_classes(verbal, "kappa threshold tuning (verbalized labels)")
+    two_classes(verbal, "the kappa threshold cannot be tuned", "verbalized labels")
     candidates = np.unique(p)
     scores = [cohen_kappa_score((p >= t).astype(int), verbal) for t in candidates]
     return float(candidates[int(np.nanargmax(scores))])
@@ -170,7 +187,7 @@ def metric_functions(thresholds: Thresholds | None, has_text: bool = True) -> di
         def run(gold: np.ndarray, p: np.ndarray, verbal: np.ndarray) -> float:
             keep = ~np.isnan(verbal)
             if not keep.any():
-                raise UndefinedMetric("no text gave a verbalized label")
+                raise UndefinedMetric("no generated text gave a verbalized label, so it is undefined")
             return fn(verbal[keep].astype(int), p[keep])
 
         return run
@@ -181,7 +198,7 @@ def metric_functions(thresholds: Thresholds | None, has_text: bool = True) -> di
         "recall_at_05": lambda g, p, v: precision_recall_f1(g, p, 0.5)[1],
         "f1_at_05": lambda g, p, v: precision_recall_f1(g, p, 0.5)[2],
         "parsability": lambda g, p, v: float(np.mean(~np.isnan(v))),
-        "auroc_align": on_parsed(auroc),
+        "auroc_align": on_parsed(lambda v, p: auroc(v, p, "AUROC-alignment", "verbalized labels")),
         "kappa_at_05": on_parsed(lambda v, p: kappa(v, p, 0.5)),
         "ece": lambda g, p, v: ece(g, p),
         "brier": lambda g, p, v: brier(g, p),
@@ -216,7 +233,8 @@ def compute_metrics(
             reasons[name] = (
                 "no dev-tuned threshold for it: run `evaluate select RUN` or pass --thresholds"
                 if thresholds is None
-                else "its threshold could not be tuned on dev (see the thresholds' source)"
+                else "its threshold could not be tuned on dev (the reason is under threshold_reasons in the thresholds'"
+                " source)"
             )
     return values, reasons
 

@@ -17,9 +17,12 @@ from evaluate.io import METRICS, PREDICTIONS, MetricsFile, read_metrics, read_pr
 from evaluate.metrics import Thresholds, tune_thresholds
 from evaluate.summary import arrays
 from schemas.base import Strict
+from schemas.dataset_version import MANIFEST, read_manifest
 from schemas.files import atomic_write_bytes
+from schemas.integrity import missing_class
+from schemas.task import TaskSpec
 from schemas.train_metrics import DevEpochMetrics
-from train.checkpoint import epoch_dirs
+from train.checkpoint import HEAD_CONFIG, DualHeadConfig, epoch_dirs
 
 SELECTION = "selection.json"
 QUALITY_KEYS = ("auroc", "auroc_align", "kappa_at_05")
@@ -96,21 +99,58 @@ def quality_metrics(checkpoint: Path, predict_dev: Callable[[Path], None] | None
     return {key: metrics[key] for key in QUALITY_KEYS}
 
 
-def quality_scores(rows: list[dict[str, float | None]]) -> tuple[list[float], dict[str, str]]:
+def dev_class_problem(checkpoint: Path) -> str | None:
+    """Why the dev split of the version a checkpoint was trained on cannot score it (a class missing), from that
+    version's manifest; None when it has both classes, or the recorded version has moved (then nothing is known)."""
+    dataset = Path(DualHeadConfig.model_validate_json((Path(checkpoint) / HEAD_CONFIG).read_text()).dataset_dir)
+    if not (dataset / MANIFEST).is_file():
+        return None
+    manifest = read_manifest(dataset)
+    info = manifest.splits.get("validation")
+    task = TaskSpec.model_validate(manifest.task_spec)
+    problem = info and missing_class("validation", info.count, info.positives, task)
+    return problem and (
+        f"{dataset}: {problem}, so AUROC is undefined on dev and dev predictions cannot rank the epochs: publish a"
+        " version whose validation split has both classes and train on it"
+    )
+
+
+def refuse_one_class_dev(unscored: list[Path]) -> None:
+    """Fail before predicting dev for minutes when the checkpoints' dev split lacks a class (ValueError)."""
+    problem = unscored and dev_class_problem(unscored[0])
+    if problem:
+        raise ValueError(problem)
+
+
+def first_reason(key: str, missing: list[int], reasons: list[dict[str, str]]) -> str:
+    """` (why KEY is null at the first epoch missing it)`, or nothing when no reason was recorded."""
+    why = next((reasons[i][key] for i in missing if key in reasons[i]), None) if reasons else None
+    return f" ({why})" if why else ""
+
+
+def quality_scores(
+    rows: list[dict[str, float | None]], reasons: list[dict[str, str]] = ()
+) -> tuple[list[float], dict[str, str]]:
     """z(AUROC) + z(AUROC_align) + z(kappa) per row, over the metrics defined in every row; the left-out metrics
-    with the reason. ValueError when none is defined everywhere."""
+    with the reason (from `reasons`, each row's null reasons). ValueError when none is defined everywhere."""
     total = np.zeros(len(rows))
     left_out = {}
     for key in QUALITY_KEYS:
         missing = [i for i, row in enumerate(rows) if row[key] is None]
         if missing:
-            left_out[key] = f"undefined at {len(missing)} of {len(rows)} epochs, so left out of the Quality Score"
+            left_out[key] = (
+                f"undefined at {len(missing)} of {len(rows)} epochs{first_reason(key, missing, reasons)},"
+                " so left out of the Quality Score"
+            )
             continue
         values = np.array([row[key] for row in rows], dtype=float)
         std = values.std()
         total += (values - values.mean()) / std if std > 0 else 0.0
     if len(left_out) == len(QUALITY_KEYS):
-        raise ValueError(f"none of {', '.join(QUALITY_KEYS)} is defined at every epoch on dev: no epoch can be scored")
+        why = "; ".join(f"{key}: {reason}" for key, reason in left_out.items())
+        raise ValueError(
+            f"none of {', '.join(QUALITY_KEYS)} is defined at every epoch on dev, so no epoch can be scored ({why})"
+        )
     return [float(score) for score in total], left_out
 
 
@@ -118,6 +158,9 @@ def select_epoch(run: Path, predict_dev: Callable[[Path], None] | None) -> Selec
     """Score every epoch on dev (predicting with `predict_dev` where no dev metrics exist), pick the best and tune
     its thresholds on its dev predictions; write `RUN/selection.json`."""
     run = Path(run)
+    checkpoints = epoch_checkpoints(run)
+    if predict_dev is not None:
+        refuse_one_class_dev([c for c in checkpoints.values() if not (dev_eval_dir(c) / METRICS).is_file()])
     scores = [
         EpochScore(
             epoch=epoch,
@@ -126,9 +169,10 @@ def select_epoch(run: Path, predict_dev: Callable[[Path], None] | None) -> Selec
             quality=0.0,
             source=str(dev_eval_dir(checkpoint) / METRICS),
         )
-        for epoch, checkpoint in epoch_checkpoints(run).items()
+        for epoch, checkpoint in checkpoints.items()
     ]
-    qualities, left_out = quality_scores([s.metrics for s in scores])
+    reasons = [read_metrics(dev_eval_dir(checkpoint)).null_reasons for checkpoint in checkpoints.values()]
+    qualities, left_out = quality_scores([s.metrics for s in scores], reasons)
     for score, quality in zip(scores, qualities, strict=True):
         score.quality = quality
     best = max(scores, key=lambda s: s.quality)

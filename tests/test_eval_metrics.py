@@ -86,13 +86,33 @@ def test_single_class_split_gives_null_with_reason_not_a_crash() -> None:
     p = np.linspace(0.1, 0.9, 5)
     verbal = np.array([1, 1, np.nan, 1, 0], dtype=float)
     values, reasons = compute_metrics(gold, p, verbal, None)
-    assert values["auroc"] is None and "one class" in reasons["auroc"]
+    assert values["auroc"] is None
+    assert reasons["auroc"] == "the gold labels hold no negative examples (all 5 are positive), so AUROC is undefined"
     assert values["f1_tuned"] is None and "evaluate select" in reasons["f1_tuned"]
     assert values["auroc_align"] is not None and values["brier"] is not None
-    with pytest.raises(UndefinedMetric):
+    with pytest.raises(UndefinedMetric, match="no negative examples .* so the F1 threshold cannot be tuned"):
         tune_f1_threshold(gold, p)
     intervals = bootstrap_intervals(gold, p, verbal, None, n_resamples=50)
     assert "auroc" not in intervals and "brier" in intervals
+
+
+def test_every_null_reason_says_its_cause_in_plain_words() -> None:
+    gold = np.array([0, 1, 0, 1])
+    p = np.array([0.9, 0.8, 0.7, 0.6])
+    values, reasons = compute_metrics(gold, p, np.array([1.0, 1.0, 1.0, np.nan]), None)
+    assert reasons["auroc_align"] == (
+        "the verbalized labels hold no negative examples (all 3 are positive), so AUROC-alignment is undefined"
+    )
+    assert reasons["kappa_at_05"] == (
+        "the head (at threshold 0.50) and the text both say positive for every row, so kappa is undefined"
+    )
+    _, unparsed = compute_metrics(gold, p, np.full(4, np.nan), None)
+    assert unparsed["kappa_at_05"] == "no generated text gave a verbalized label, so it is undefined"
+    _, unscored = compute_metrics(gold, np.full(4, np.nan), np.full(4, np.nan), None)
+    assert unscored["ece"] == "there are no rows with a head probability, so ECE is undefined"
+    assert (
+        unscored["f1_at_05"] == "there are no rows with a head probability, so precision, recall and F1 are undefined"
+    )
 
 
 def test_bootstrap_interval_brackets_the_point_value_and_is_seeded() -> None:

@@ -16,6 +16,7 @@ from schemas.example import Example
 from schemas.exits import ExitCode
 from schemas.files import Journal
 from schemas.inputs import InputError, input_mapping, load_splits
+from schemas.integrity import describe_overlap, find_overlap, overlap_ids
 from schemas.manifest import tool_version
 from schemas.progress import progress_bar
 from schemas.task import BUILTIN_TASKS, TaskSpec, load_task
@@ -191,6 +192,20 @@ def run_trials(plan: Plan, active: list[Example], documents, slots, journal: Jou
                 )
 
 
+def train_overlap(examples: list[Example]) -> str | None:
+    """A warning when examples of the other splits repeat a train example's text (ids are unique already)."""
+    train = [(ex.id, ex.fields) for ex in examples if ex.split == "train"]
+    others = [(ex.id, ex.fields) for ex in examples if ex.split != "train"]
+    overlap = find_overlap(others, train)
+    if not overlap_ids(overlap):
+        return None
+    splits = "/".join(sorted({ex.split for ex in examples if ex.split != "train"}))
+    return (
+        f"{describe_overlap(overlap, splits, 'train')}: dev metrics on them will be optimistic;"
+        " remove the repeats from one of the input files"
+    )
+
+
 def dry_run_report(plan: Plan, active: list[Example], documents, console: Console) -> None:
     """Counts and token budget of a run, without calling the teacher."""
     config = plan.config
@@ -221,6 +236,9 @@ def run_generate(
 ) -> int:
     """Run (or resume) generation and return 0 (done) or 1 (partial); bad input raises before anything is written."""
     plan = plan_run(config, inputs, run_dir, dry_run)
+    overlap = train_overlap(plan.examples)
+    if overlap:
+        console.print(f"[yellow]warning:[/yellow] {overlap}", highlight=False)
     with plan.engine as engine:
         documents = {
             ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens) for ex in plan.examples
