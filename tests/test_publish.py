@@ -12,7 +12,8 @@ from rich.text import Text
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.review.queue import REVIEW_SCHEMA, REVIEWS
+from curate.review.merge import RESPONSE_SCHEMA as REVIEW_SCHEMA
+from curate.review.queue import REVIEWS
 from schemas.dataset_version import load_version, rows_sha256
 from schemas.task import load_task
 from tests.run_fixtures import random_plan, synthetic_examples, synthetic_run, terminal, write_run
