@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from evaluate.baseline_inputs import TrainOn
 from evaluate.config import EvalConfig, build_eval_config
 from evaluate.io import MetricsFile
 from schemas.exits import exit_on_bad_input, fail
@@ -144,13 +145,25 @@ def baseline(
     method: Annotated[BaselineMethod, typer.Option(help="which baseline")],
     out: Annotated[Path, typer.Option(help="output folder")],
     dataset: Annotated[Path | None, typer.Option(help="published dataset version folder")] = None,
-    train: Annotated[Path | None, typer.Option(help="train split file (tfidf-logreg)")] = None,
+    train: Annotated[
+        Path | None, typer.Option(help="train split file (tfidf-logreg); with --dataset, the original train split")
+    ] = None,
     validation: Annotated[Path | None, typer.Option(help="validation split file (threshold tuning)")] = None,
+    train_on: Annotated[
+        TrainOn,
+        typer.Option(
+            help="with --dataset, tfidf-logreg fits on the original input rows of the version's source run"
+            " (RUN/examples.parquet), or on the version's teacher-filtered rows"
+        ),
+    ] = "original",
     test: Annotated[Path | None, typer.Option(help="split file to evaluate")] = None,
     task: Annotated[str | None, typer.Option(help="task name or YAML (with split files)")] = None,
     split: Annotated[str, typer.Option(help="split of --dataset to evaluate")] = "test",
     engine: Annotated[str | None, typer.Option(help="engine URI for the LLM baselines")] = None,
-    name: Annotated[str | None, typer.Option(help="method name in reports; default: the method")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="method name in reports; default: the method (tfidf-logreg-filtered on filtered rows)"),
+    ] = None,
     config: ConfigOpt = None,
     thresholds: ThresholdsOpt = None,
     limit: Annotated[int | None, typer.Option(help="evaluate only the first N examples")] = None,
@@ -159,23 +172,22 @@ def baseline(
     n_bootstrap: BootOpt = None,
 ) -> None:
     """Inference-only baselines (verbalized-prob, label, self-consistency) and TF-IDF + logistic regression."""
-    from evaluate.baseline_inputs import baseline_splits
+    from evaluate.baseline_inputs import TrainingRows, baseline_splits, default_name
     from evaluate.pipeline import engine_baseline, tfidf_baseline
 
     cfg = eval_config(config, max_new_tokens=max_new_tokens, votes=votes, n_bootstrap=n_bootstrap)
     if method != "tfidf-logreg" and engine is None:
         raise fail(f"--method {method} needs --engine URI (e.g. hf:default)")
     with exit_on_bad_input():
-        splits, task_spec, source = baseline_splits(dataset, train, validation, test, task, split, method)
-        evaluated = splits["evaluate"][:limit]
+        splits, task_spec, source = baseline_splits(dataset, train, validation, test, task, split, method, train_on)
+        evaluated, name = splits["evaluate"][:limit], name or default_name(method, train_on)
         if method == "tfidf-logreg":
             summary = tfidf_baseline(
-                splits["train"], splits.get("validation"), evaluated, task_spec, split, out, cfg, name or method, source
+                splits["train"], splits.get("validation"), evaluated, task_spec, split, out, cfg, name, source
             )
+            typer.echo(TrainingRows.model_validate(source["training"]).line())
         else:
-            summary = engine_baseline(
-                evaluated, task_spec, engine, method, split, out, cfg, thresholds, name or method, source
-            )
+            summary = engine_baseline(evaluated, task_spec, engine, method, split, out, cfg, thresholds, name, source)
     show(summary, out)
 
 
@@ -184,10 +196,15 @@ def report(
     folders: Annotated[list[Path], typer.Argument(help="output folders of `evaluate run` / `evaluate baseline`")],
     out: Annotated[Path, typer.Option(help="report folder: report.md and PNG figures")],
     training_run: Annotated[Path | None, typer.Option(help="a `train run` folder for the Figure-1 epoch curve")] = None,
+    allow_mixed_test_sets: Annotated[
+        bool,
+        typer.Option(help="report results on different test sets, each row marked with its set, instead of refusing"),
+    ] = False,
 ) -> None:
-    """Table 2 / Table 3 style markdown over methods (mean ± std over seeds), ROC and reliability plots."""
+    """Table 2 / Table 3 style markdown over methods (mean ± std over seeds), ROC and reliability plots; refuses
+    results evaluated on different test sets (by the examples hash in metrics.json) unless told to mark them."""
     from evaluate.report import write_report
 
     with exit_on_bad_input():
-        path = write_report(folders, out, training_run)
+        path = write_report(folders, out, training_run, allow_mixed_test_sets)
     typer.echo(f"wrote {path}")

@@ -51,6 +51,9 @@ class MetricsFile(Strict):
     split: str
     seed: int | None = Field(None, description="training or sampling seed; the report averages over seeds")
     n: int
+    examples_sha256: str | None = Field(
+        None, description="content hash of the evaluated examples (ids, labels, text fields); null in old files"
+    )
     n_scored: int = Field(description="rows with a probability")
     metrics: dict[str, float | None]
     null_reasons: dict[str, str]

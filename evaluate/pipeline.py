@@ -5,10 +5,12 @@ from pathlib import Path
 from typing import Any
 
 from evaluate.config import EvalConfig
+from evaluate.data import check_same_task, split_sha256, version_split
 from evaluate.io import METRICS, PREDICTIONS, MetricsFile, PredictionRow, write_metrics, write_predictions
 from evaluate.metrics import Thresholds, tune_thresholds
 from evaluate.select import SELECTION, Selection, selected_thresholds
 from evaluate.summary import arrays, summarize
+from schemas.example import Example
 from schemas.files import atomic_write_bytes
 from schemas.task import TaskSpec
 
@@ -50,6 +52,7 @@ def write_outputs(rows: list[PredictionRow], summary: MetricsFile, out: Path) ->
 
 def summarize_into(
     rows: list[PredictionRow],
+    examples: list[Example],
     out: Path,
     *,
     method: str,
@@ -59,7 +62,8 @@ def summarize_into(
     seed: int | None,
     source: dict[str, Any],
 ) -> MetricsFile:
-    """Every metric of `rows` at the given (thresholds, where they came from), written into the output folder."""
+    """Every metric of `rows` (the predictions of `examples`) at the given (thresholds, where they came from), with
+    the examples' content hash, written into the output folder."""
     tuned, origin = thresholds or (None, None)
     summary = summarize(
         rows,
@@ -70,7 +74,7 @@ def summarize_into(
         n_bootstrap=config.n_bootstrap,
         seed=seed,
         source=source,
-    )
+    ).model_copy(update={"examples_sha256": split_sha256(examples)})
     write_outputs(rows, summary, out)
     return summary
 
@@ -94,7 +98,6 @@ def evaluate_checkpoint(
 ) -> MetricsFile:
     """`evaluate run`: dual-output predictions of a checkpoint on (the first `limit` examples of) one split of a
     published version, on `device` (`auto`: CUDA if available, else CPU)."""
-    from evaluate.data import check_same_task, version_split
     from evaluate.predict import predict, resolve_device
     from train.checkpoint import load_checkpoint
 
@@ -107,6 +110,7 @@ def evaluate_checkpoint(
     rows = predict(loaded, examples, config)
     return summarize_into(
         rows,
+        examples,
         out,
         method=name,
         split=split,
@@ -125,9 +129,9 @@ def evaluate_checkpoint(
 
 
 def tfidf_baseline(
-    train: list,
-    validation: list | None,
-    test: list,
+    train: list[Example],
+    validation: list[Example] | None,
+    test: list[Example],
     task: TaskSpec,
     split: str,
     out: Path,
@@ -135,7 +139,8 @@ def tfidf_baseline(
     name: str,
     source: dict[str, Any],
 ) -> MetricsFile:
-    """`evaluate baseline --method tfidf-logreg`: fit on train, tune the F1 threshold on validation if given."""
+    """`evaluate baseline --method tfidf-logreg`: fit on train, tune the F1 threshold on validation if given
+    (`source` says which rows those are)."""
     from evaluate.tfidf import fit_tfidf_logreg, predict_tfidf_logreg
 
     model = fit_tfidf_logreg(train, task)
@@ -145,18 +150,19 @@ def tfidf_baseline(
         thresholds = (tuned, "validation split (tuned by this command)")
     return summarize_into(
         predict_tfidf_logreg(model, test, task),
+        test,
         out,
         method=name,
         split=split,
         thresholds=thresholds,
         config=config,
         seed=config.seed,
-        source={**source, **task_source(task), "n_train": len(train)},
+        source={**source, **task_source(task)},
     )
 
 
 def engine_baseline(
-    examples: list,
+    examples: list[Example],
     task: TaskSpec,
     engine_uri: str,
     method: str,
@@ -188,6 +194,7 @@ def engine_baseline(
         model_id = engine.model_id
     return summarize_into(
         baseline_rows(examples, results, task, method, config.votes),
+        examples,
         out,
         method=name,
         split=split,

@@ -80,3 +80,24 @@ def draw_progress_into(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     console = Console(file=drawn, force_terminal=True, width=100)
     monkeypatch.setattr(evaluate.progress, "stderr_console", lambda: console)
     return drawn
+
+
+def published_clinifact_run(clinifact_dir: Path, root: Path, keep_every: int = 15) -> tuple[Path, Path]:
+    """A scripted `curate generate` run over the full CliniFact train and validation files whose teacher passes
+    every `keep_every`-th example only, published with the full test file through `curate publish`:
+    (run dir, version dir)."""
+    from typer.testing import CliRunner
+
+    from curate.cli import app as curate_app
+    from tests.run_fixtures import clinifact_examples, write_run
+
+    examples = clinifact_examples(clinifact_dir, n_per_split=10_000)
+    plan = {e.id: ["accepted"] if i % keep_every == 0 else ["wrong_label"] * 3 for i, e in enumerate(examples)}
+    run = root / "run"
+    write_run(run, examples, plan, k=3)
+    registry = root / "registry"
+    args = ["publish", run, "--name", "clinifact-filtered", "--version", "1.0.0", "--registry", registry]
+    args += ["--cards-dir", root / "cards", "--test", clinifact_dir / "test_set.csv"]
+    result = CliRunner().invoke(curate_app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return run, registry / "clinifact-filtered" / "1.0.0"
