@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from evaluate.cli import app
 from evaluate.config import EvalConfig
-from evaluate.data import version_split
+from evaluate.data import split_sha256, version_split
 from evaluate.io import read_metrics, read_predictions
 from evaluate.predict import predict, resolve_device
 from tests.eval_fixtures import clinifact_version, draw_progress_into, train_one_epoch, version_rows
@@ -88,9 +88,12 @@ def test_run_select_run_report_end_to_end(trained, tmp_path) -> None:
     assert summary.thresholds.model_dump() == selection["thresholds"]
     assert all(0.0 <= r.p_head <= 1.0 for r in rows)
     assert summary.metrics["parsability"] == sum(r.verbalized_label is not None for r in rows) / 6
+    assert summary.examples_sha256 == split_sha256(version_split(version, "test")[0])
     result = runner.invoke(app, ["report", str(out), "--out", str(tmp_path / "report"), "--training-run", str(run)])
     assert result.exit_code == 0, result.output
-    assert "| clsgen | 1 | 6 |" in (tmp_path / "report" / "report.md").read_text()
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| clsgen | 1 | 6 |" in text
+    assert f"one test set (n=6, examples sha256 {summary.examples_sha256[:12]})" in text
     assert (tmp_path / "report" / "epochs.png").is_file()
 
 
