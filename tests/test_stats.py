@@ -196,4 +196,3 @@ def test_one_class_and_moved_share_are_shown_and_written(tmp_path: Path):
     assert all(f"| {text} |" in markdown for text in expected)
     quiet = CliRunner().invoke(app, ["stats", str(tmp_path / "run"), "--share-margin", "0.3"], env=WIDE)
     assert shift not in " ".join(quiet.output.split()) and "no negative examples" in quiet.output
-
