@@ -30,6 +30,7 @@ class ReviewSummary(Strict):
     wrong_gold_label: list[str]
     kept_without_explanation: list[str]
     not_discarded: int = Field(description="reviews of examples the run accepted after all: ignored")
+    decisions_sha256: str | None = Field(None, description="hash of the merged decisions (a new one: a new round)")
 
 
 class TestOverlap(Strict):
