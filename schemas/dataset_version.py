@@ -1,4 +1,5 @@
-"""Read a published dataset version and check its content hashes against the manifest."""
+"""Read a published dataset version (registry layout with `arrow/`, or the Hub's Parquet layout) and check its
+content hashes against the manifest."""
 
 import hashlib
 import json
@@ -8,6 +9,7 @@ from pathlib import Path
 from schemas.manifest import DatasetManifest
 
 MANIFEST = "manifest.json"
+CARD = "README.md"  # the Hugging Face data card
 ARROW_DIR = "arrow"
 PARQUET_DIR = "parquet"
 VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
@@ -52,12 +54,30 @@ def read_manifest(version_dir: Path) -> DatasetManifest:
     return DatasetManifest.model_validate_json(path.read_text())
 
 
-def load_version(version_dir: Path):
-    """The version's `datasets.DatasetDict` and manifest; ValueError on any content-hash mismatch."""
+def arrow_splits(version_dir: Path):
+    """The splits saved with `save_to_disk` under `arrow/` (a registry copy written by `curate publish`)."""
     from datasets import load_from_disk
 
-    manifest = read_manifest(version_dir)
-    data = load_from_disk(str(Path(version_dir) / ARROW_DIR))
+    return load_from_disk(str(Path(version_dir) / ARROW_DIR))
+
+
+def parquet_splits(version_dir: Path, manifest: DatasetManifest):
+    """The manifest's splits read from `parquet/SPLIT.parquet` (the Hub's layout), features from the file metadata."""
+    import pyarrow.parquet as pq
+    from datasets import Dataset, DatasetDict
+    from datasets.table import InMemoryTable
+
+    data = {}
+    for split in manifest.splits:
+        path = Path(version_dir) / PARQUET_DIR / f"{split}.parquet"
+        if not path.is_file():
+            raise ValueError(f"{version_dir}: split {split!r} is listed in the manifest but {path.name} is missing")
+        data[split] = Dataset(InMemoryTable(pq.read_table(path)), split=split)
+    return DatasetDict(data)
+
+
+def check_hashes(version_dir: Path, data, manifest: DatasetManifest) -> None:
+    """ValueError unless every split of the manifest is in `data` with the recorded content hash."""
     for split, info in manifest.splits.items():
         if split not in data:
             raise ValueError(f"{version_dir}: split {split!r} listed in the manifest is missing from the data")
@@ -67,4 +87,20 @@ def load_version(version_dir: Path):
                 f"{version_dir}: split {split!r} hash {actual[:12]} does not match the manifest's {info.sha256[:12]}:"
                 " the data was modified after publishing; republish it as a new version"
             )
+
+
+def load_version(version_dir: Path):
+    """The version's `datasets.DatasetDict` and manifest, from `arrow/` or else the Hub layout's `parquet/`;
+    ValueError when neither is there or a content hash does not match."""
+    manifest = read_manifest(version_dir)
+    if (Path(version_dir) / ARROW_DIR).is_dir():
+        data = arrow_splits(version_dir)
+    elif (Path(version_dir) / PARQUET_DIR).is_dir():
+        data = parquet_splits(version_dir, manifest)
+    else:
+        raise ValueError(
+            f"{version_dir} has a {MANIFEST} but neither {ARROW_DIR}/ nor {PARQUET_DIR}/: copy the whole version"
+            " folder, or pull it again with `curate versions pull`"
+        )
+    check_hashes(version_dir, data, manifest)
     return data, manifest

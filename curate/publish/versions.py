@@ -4,19 +4,10 @@ import re
 from pathlib import Path
 
 from schemas.base import Strict
-from schemas.dataset_version import MANIFEST, load_version, read_manifest
+from schemas.dataset_version import load_version, published_versions, read_manifest, version_key
 from schemas.manifest import DatasetManifest
 
-VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def version_key(version: str) -> tuple[int, int, int]:
-    """Semver ordering key; ValueError for anything but X.Y.Z."""
-    match = VERSION.match(version)
-    if not match:
-        raise ValueError(f"version {version!r} is not X.Y.Z (three numbers, e.g. 1.0.0)")
-    return tuple(int(part) for part in match.groups())
 
 
 def check_name(name: str) -> str:
@@ -29,12 +20,7 @@ def check_name(name: str) -> str:
 def list_versions(registry: Path, name: str) -> list[DatasetManifest]:
     """Manifests of every published version of `name`, oldest first (unfinished staging folders skipped)."""
     folder = Path(registry) / check_name(name)
-    found = (
-        [path for path in folder.iterdir() if VERSION.match(path.name) and (path / MANIFEST).is_file()]
-        if folder.is_dir()
-        else []
-    )
-    return sorted((read_manifest(path) for path in found), key=lambda m: version_key(m.version))
+    return [read_manifest(folder / version) for version in published_versions(folder)]
 
 
 def parent_version(registry: Path, name: str, version: str) -> str | None:
