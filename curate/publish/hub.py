@@ -1,10 +1,18 @@
-"""Upload a published dataset version to the Hugging Face Hub, tagged with its version."""
+"""Dataset versions and the Hugging Face Hub's layout (Parquet, card, manifest): push one with its version as tag,
+pull one back into the registry after checking its hashes."""
 
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
 
-from schemas.dataset_version import MANIFEST, PARQUET_DIR, read_manifest
+from curate.publish.versions import check_name, version_key
+from schemas.dataset_version import CARD, MANIFEST, PARQUET_DIR, check_hashes, parquet_splits, read_manifest
+from schemas.manifest import DatasetManifest
 
-UPLOADED = [f"{PARQUET_DIR}/*.parquet", "README.md", MANIFEST]
+UPLOADED = [f"{PARQUET_DIR}/*.parquet", CARD, MANIFEST]
+REPO_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[^@\s]+))?$")
 
 
 def check_online() -> None:
@@ -45,3 +53,63 @@ def push_version(version_dir: Path, repo: str, private: bool = True) -> str:
         tag_message=f"{manifest.name} {manifest.version}",
     )
     return f"https://huggingface.co/datasets/{repo}/tree/{manifest.version}"
+
+
+def hub_snapshot(source: str) -> Path:
+    """The files of Hub dataset repo `REPO[@REVISION]` in the Hugging Face cache; ValueError when it cannot be had."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
+
+    match = REPO_ID.match(source)
+    if not match:
+        raise ValueError(f"{source!r} is neither a folder nor a Hub dataset repo id ORG/NAME[@REVISION]")
+    repo, revision = match["repo"], match["revision"]
+    try:
+        return Path(snapshot_download(repo, repo_type="dataset", revision=revision, allow_patterns=UPLOADED))
+    except (LocalEntryNotFoundError, HfHubHTTPError, HFValidationError) as err:
+        raise ValueError(
+            f"cannot download {repo}@{revision or 'main'} from the Hub"
+            f" ({type(err).__name__}: {str(err).splitlines()[0]}): check the repo id, the revision (the version"
+            " tag), the network and HF_HUB_OFFLINE, or pull a local folder in the Hub's layout instead"
+        ) from None
+
+
+def checked_hub_layout(folder: Path) -> DatasetManifest:
+    """The manifest of a folder in the Hub's layout whose Parquet splits all match its hashes; ValueError otherwise."""
+    manifest = read_manifest(folder)
+    check_name(manifest.name)
+    version_key(manifest.version)
+    check_hashes(folder, parquet_splits(folder, manifest), manifest)
+    return manifest
+
+
+def copy_hub_layout(folder: Path, target: Path) -> None:
+    """Copy the Hub layout's files into `target` atomically (a staging folder beside it, renamed into place)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        (staging / PARQUET_DIR).mkdir()
+        for path in [*sorted((folder / PARQUET_DIR).glob("*.parquet")), folder / CARD, folder / MANIFEST]:
+            if path.is_file():
+                shutil.copy2(path, staging / path.relative_to(folder))
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def pull_version(source: str, registry: Path) -> tuple[Path, bool]:
+    """Copy a version in the Hub's layout (a folder, or Hub repo `REPO[@REVISION]`) to REGISTRY/NAME/X.Y.Z after
+    checking every split's hash; returns the folder and whether it was written (False: already there, same hashes)."""
+    folder = Path(source) if Path(source).is_dir() else hub_snapshot(source)
+    manifest = checked_hub_layout(folder)
+    target = Path(registry) / manifest.name / manifest.version
+    if (target / MANIFEST).is_file():
+        if read_manifest(target).splits != manifest.splits:
+            raise ValueError(
+                f"{target} already holds {manifest.name} {manifest.version} with other content: versions are"
+                " immutable; pull into another --registry, or publish the change as a new version"
+            )
+        return target, False
+    copy_hub_layout(folder, target)
+    return target, True
