@@ -17,7 +17,7 @@ from rich.console import Console
 
 from curate.engines import open_engine
 from curate.generation.acceptance import decide, judge, trial_from_result
-from curate.generation.run import Plan, constraint_for, request_for, run_trials
+from curate.generation.run import Plan, constraint_for, generation_asking, request_for, run_trials
 from schemas import GenerateConfig, Trial, load_task
 from schemas.files import Journal
 from schemas.inputs import load_examples
@@ -31,7 +31,8 @@ def measure_strategy(plan: Plan, strategy: str, documents: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         journal, slots = Journal(Path(tmp) / "trials.jsonl", Trial), {}
         start = time.perf_counter()
-        run_trials(plan, plan.examples, documents, slots, journal, Console(quiet=True))
+        asking = generation_asking(plan, documents, constraint_for(plan.config, plan.task, plan.engine))
+        run_trials(plan, asking, plan.examples, slots, journal, Console(quiet=True))
         seconds = time.perf_counter() - start
         journal.close()
     return summary(plan, slots, seconds)
@@ -40,10 +41,10 @@ def measure_strategy(plan: Plan, strategy: str, documents: dict) -> dict:
 def measure_naive(plan: Plan, documents: dict) -> dict:
     """Algorithm 1 as written: for each example, trial after trial, one request at a time."""
     slots, engine, start = {}, plan.engine, time.perf_counter()
-    constraint = constraint_for(plan.config, plan.task, engine)
+    asking = generation_asking(plan, documents, constraint_for(plan.config, plan.task, engine))
     for example in plan.examples:
         for number in range(1, plan.config.k + 1):
-            request = request_for(plan, example, number, documents[example.id][0], constraint)
+            request = request_for(plan, asking, example, number)
             result = next(iter(engine.generate([request])))
             raw = trial_from_result(result, example, number, request.seed, engine.uri, engine.model_id)
             slots[(example.id, number)] = trial = judge(raw, plan.task, plan.config.min_explanation_chars)

@@ -11,6 +11,10 @@ from pydantic import Field, ValidationError, model_validator
 from schemas.base import Strict
 
 EOG_MARKER = "EOG"
+DEFAULT_RATIONALIZE_TEMPLATE = (
+    "{teacher_prompt}\n\nThe correct answer is {label}. Explain why the document supports {label}, citing what in it"
+    " leads there, and end with the line `Classification: {label}`."
+)
 
 
 class InputMapping(Strict):
@@ -41,6 +45,11 @@ class TaskSpec(Strict):
     response_template: str = "{explanation}\n\nClassification: {label}\n\n" + EOG_MARKER
     teacher_system_prompt: str
     teacher_user_template: str
+    rationalize_user_template: str = Field(
+        DEFAULT_RATIONALIZE_TEMPLATE,
+        description="the teacher's user message under `curate rationalize`: {teacher_prompt} is the rendered teacher"
+        " user message, {label} the gold label's verbalizer (the hint); {document}, {question}, {labels} as there",
+    )
     input_mapping: InputMapping | None = None
 
     @model_validator(mode="after")
@@ -52,6 +61,8 @@ class TaskSpec(Strict):
         for name in self.input_fields:
             if "{" + name + "}" not in self.document_template:
                 raise ValueError(f"document_template does not use the input field {{{name}}}")
+        if "{label}" not in self.rationalize_user_template:
+            raise ValueError("rationalize_user_template must use {label}: the gold label is the teacher's hint")
         return self
 
     def render_document(self, fields: dict[str, str]) -> str:
@@ -63,11 +74,26 @@ class TaskSpec(Strict):
         user = self.user_template.format(document=document, question=self.question)
         return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
 
+    def label_choices(self) -> str:
+        """The verbalizers as the teacher prompt offers them, e.g. "TRUE or FALSE"."""
+        return " or ".join(self.verbalizers[label] for label in (1, 0))
+
     def teacher_messages(self, document: str) -> list[dict[str, str]]:
         """Chat messages that ask the teacher for an explanation ending in a `Classification:` line."""
-        labels = " or ".join(self.verbalizers[label] for label in (1, 0))
-        user = self.teacher_user_template.format(document=document, question=self.question, labels=labels)
+        user = self.teacher_user_template.format(document=document, question=self.question, labels=self.label_choices())
         return [{"role": "system", "content": self.teacher_system_prompt}, {"role": "user", "content": user}]
+
+    def rationalize_messages(self, document: str, label: int) -> list[dict[str, str]]:
+        """Teacher messages that give the gold `label` as a hint and ask why it holds (rationalization)."""
+        system, user = self.teacher_messages(document)
+        hinted = self.rationalize_user_template.format(
+            teacher_prompt=user["content"],
+            document=document,
+            question=self.question,
+            labels=self.label_choices(),
+            label=self.verbalizers[label],
+        )
+        return [system, {"role": "user", "content": hinted}]
 
     def render_target(self, explanation: str, label: int) -> str:
         """The training target text: explanation and verbalized label; the trailing EOG marker becomes a token."""
@@ -75,8 +101,11 @@ class TaskSpec(Strict):
         return text.removesuffix(EOG_MARKER).rstrip()
 
     def spec_hash(self) -> str:
-        """Stable content hash of the spec (prompts included)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """Stable content hash of the spec (prompts included); the default rationalization template is left out, so
+        specs written before the field existed keep their hash."""
+        default = self.rationalize_user_template == DEFAULT_RATIONALIZE_TEMPLATE
+        spec = self.model_dump(mode="json", exclude={"rationalize_user_template"} if default else None)
+        blob = json.dumps(spec, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -16,9 +16,17 @@ class TrialStatus(StrEnum):
     error = "error"
 
 
+class TrialKind(StrEnum):
+    """Which loop asked: Algorithm 1 (`generate`), or `rationalize` with the gold label given as a hint."""
+
+    generate = "generate"
+    rationalize = "rationalize"
+
+
 class Trial(Strict):
     """A journal row: what was asked, what came back, and how it was judged."""
 
+    kind: TrialKind = TrialKind.generate
     example_id: str
     split: str
     gold_label: int

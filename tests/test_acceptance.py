@@ -7,7 +7,7 @@ from rich.console import Console
 
 from curate.engines import GenerationRequest, GenerationResult, trial_seed
 from curate.generation.acceptance import decide, latest_slots, open_slots
-from curate.generation.run import Plan, run_trials
+from curate.generation.run import Plan, generation_asking, run_trials
 from schemas import Example, GenerateConfig, Trial, TrialStatus, load_task
 from schemas.files import Journal
 
@@ -61,7 +61,7 @@ def run(strategy: str, tmp_path: Path, k: int = 4) -> tuple[dict[str, tuple[str,
     documents = {ex.id: (TASK.render_document(ex.fields), False) for ex in data}
     journal = Journal(tmp_path / f"{strategy}.jsonl", Trial)
     slots: dict = {}
-    run_trials(plan, data, documents, slots, journal, Console(quiet=True))
+    run_trials(plan, generation_asking(plan, documents, None), data, slots, journal, Console(quiet=True))
     journal.close()
     assert latest_slots(journal.load()) == slots
     return {ex.id: (d.state, d.trial) for ex in data for d in [decide(ex.id, slots, k)]}, engine

@@ -8,7 +8,7 @@ from curate.engines.base import GenerationResult
 from schemas.example import Example
 from schemas.task import TaskSpec
 from schemas.teacher_output import parse_teacher_output
-from schemas.trial import Trial, TrialStatus
+from schemas.trial import Trial, TrialKind, TrialStatus
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,18 @@ def judge(trial: Trial, task: TaskSpec, min_explanation_chars: int) -> Trial:
 
 
 def trial_from_result(
-    result: GenerationResult, example: Example, trial: int, seed: int, engine: str, model_id: str
+    result: GenerationResult,
+    example: Example,
+    trial: int,
+    seed: int,
+    engine: str,
+    model_id: str,
+    kind: TrialKind = TrialKind.generate,
 ) -> Trial:
     """A journal row for an engine result, before judging."""
     failed = result.finish_reason == "error"
     return Trial(
+        kind=kind,
         example_id=example.id,
         split=example.split,
         gold_label=example.label,

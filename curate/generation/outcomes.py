@@ -27,12 +27,11 @@ TRIAL_SCHEMA = {
 }
 
 
-def read_trials(run_dir: Path, columns: list[str] | None = None) -> pl.DataFrame:
-    """Journal rows, the last row per (example_id, trial) winning; a torn last line is ignored, not cut.
-
-    A run with no journal yet has no trials.
+def read_trials(run_dir: Path, columns: list[str] | None = None, journal: str = TRIALS) -> pl.DataFrame:
+    """Rows of a journal (`trials.jsonl` unless named), the last row per (example_id, trial) winning; a torn last
+    line is ignored, not cut. A run with no journal yet has no trials.
     """
-    path = Path(run_dir) / TRIALS
+    path = Path(run_dir) / journal
     data = path.read_bytes() if path.is_file() else b""
     data = data[: data.rfind(b"\n") + 1]
     wanted = columns or list(TRIAL_SCHEMA)
@@ -53,6 +52,12 @@ def read_examples(run_dir: Path) -> pl.DataFrame:
     if not path.is_file():
         raise ValueError(f"{run_dir} has no {EXAMPLES}: run `curate generate` first")
     return pl.read_parquet(path)
+
+
+def minority_label(examples: pl.DataFrame) -> int:
+    """The rarer gold label over all examples of a run (ties go to 1)."""
+    positives = int(examples["label"].sum())
+    return 1 if positives <= examples.height - positives else 0
 
 
 def example_outcomes(examples: pl.DataFrame, trials: pl.DataFrame, k: int) -> pl.DataFrame:

@@ -1,6 +1,7 @@
 """`curate generate`: K-trial acceptance over a run directory that survives a crash and resumes exactly."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from schemas.manifest import tool_version
 from schemas.progress import progress_bar
 from schemas.task import BUILTIN_TASKS, TaskSpec, load_task
 from schemas.teacher_output import structured_output_regex, structured_output_schema
-from schemas.trial import Trial
+from schemas.trial import Trial, TrialKind
 from schemas.truncation import fit_document
 
 
@@ -34,6 +35,19 @@ class Plan:
     inputs: dict[str, Path]
     examples: list[Example]
     engine: Engine
+
+
+@dataclass(frozen=True)
+class Asking:
+    """How a trial loop asks: up to `k` trials per example in `strategy`, the prompt of an example, the seed of its
+    trial n, the structured-output constraint, and the kind its journal rows carry."""
+
+    k: int
+    strategy: str
+    messages: Callable[[Example], list[dict[str, str]]]
+    seed: Callable[[Example, int], int]
+    constraint: Constraint | None
+    kind: TrialKind = TrialKind.generate
 
 
 def constraint_for(config: GenerateConfig, task: TaskSpec, engine: Engine) -> Constraint | None:
@@ -49,14 +63,18 @@ def constraint_for(config: GenerateConfig, task: TaskSpec, engine: Engine) -> Co
     return Constraint(regex=structured_output_regex(task))
 
 
+def changed_fields(old: GenerateConfig, new: GenerateConfig) -> str:
+    """The config fields that differ, comma-separated (`columns` when only the nested mapping does)."""
+    before, after = old.model_dump(), new.model_dump()
+    return ", ".join(sorted(key for key in after if before.get(key) != after.get(key))) or "columns"
+
+
 def check_resume(run_dir: Path, config: GenerateConfig, task: TaskSpec, inputs: dict[str, Path] | None) -> dict:
     """Inputs of the run: refuse to resume a run directory under another config, task or inputs."""
     info = read_run_info(run_dir)
     if info.config_hash != config.identity_hash():
-        old, new = info.config.model_dump(), config.model_dump()
-        changed = sorted(key for key in new if old.get(key) != new.get(key))
         raise InputError(
-            f"{run_dir} was started with another config (changed: {', '.join(changed) or 'columns'});"
+            f"{run_dir} was started with another config (changed: {changed_fields(info.config, config)});"
             " resume with the same settings or pass a new --out directory"
         )
     if info.task_spec_hash != task.spec_hash():
@@ -104,16 +122,20 @@ def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Pa
         raise InputError("no --input given and the run directory is new: pass --input PATH")
     inputs = {split: path.resolve() for split, path in inputs.items()}
     examples = load_splits(inputs, task, input_mapping(task, config.columns))
+    return Plan(config, task, inputs, examples, open_teacher(config, None if dry_run else run_dir / ENGINE_LOG))
+
+
+def open_teacher(config: GenerateConfig, log_path: Path | None) -> Engine:
+    """The config's teacher engine, its log appended to `log_path` (None: the terminal)."""
     from curate.engines import open_engine  # heavy (torch, vllm, openai): only once the inputs are valid
 
-    engine = open_engine(
+    return open_engine(
         config.engine,
         batch_size=config.batch_size,
         concurrency=config.concurrency,
         tokenizer=config.tokenizer,
-        log_path=None if dry_run else run_dir / ENGINE_LOG,
+        log_path=log_path,
     )
-    return Plan(config, task, inputs, examples, engine)
 
 
 def start_run_dir(run_dir: Path, plan: Plan, documents: dict[str, tuple[str, bool]]) -> RunInfo:
@@ -141,47 +163,60 @@ def start_run_dir(run_dir: Path, plan: Plan, documents: dict[str, tuple[str, boo
     return info
 
 
-def request_for(plan: Plan, example: Example, number: int, document: str, constraint) -> GenerationRequest:
-    """The engine request for trial `number` of an example."""
+def request_for(plan: Plan, asking: Asking, example: Example, number: int) -> GenerationRequest:
+    """The engine request for trial `number` of an example, with the run's sampling parameters."""
     sampling = plan.config.sampling
     return GenerationRequest(
         key=f"{example.id}\x1f{number}",
-        messages=plan.task.teacher_messages(document),
-        seed=trial_seed(plan.config.base_seed, example.id, number),
+        messages=asking.messages(example),
+        seed=asking.seed(example, number),
         max_tokens=sampling.max_tokens,
         temperature=sampling.temperature,
         top_p=sampling.top_p,
+        constraint=asking.constraint,
+    )
+
+
+def generation_asking(plan: Plan, documents: dict[str, tuple[str, bool]], constraint: Constraint | None) -> Asking:
+    """Algorithm 1's trials: the teacher prompt, seeds from (base seed, example id, trial)."""
+    config = plan.config
+    return Asking(
+        k=config.k,
+        strategy=config.strategy,
+        messages=lambda example: plan.task.teacher_messages(documents[example.id][0]),
+        seed=lambda example, number: trial_seed(config.base_seed, example.id, number),
         constraint=constraint,
     )
 
 
-def run_trials(plan: Plan, active: list[Example], documents, slots, journal: Journal, console: Console) -> None:
+def run_trials(
+    plan: Plan, asking: Asking, active: list[Example], slots: dict[tuple[str, int], Trial], journal: Journal, console
+) -> None:
     """Send open trial slots round after round, journaling each result as it arrives."""
-    config, engine = plan.config, plan.engine
-    constraint = constraint_for(config, plan.task, engine)
+    engine = plan.engine
     by_id = {ex.id: ex for ex in active}
     skip: set[tuple[str, int]] = set()
-    states = [decide(ex.id, slots, config.k).state for ex in active]
+    states = [decide(ex.id, slots, asking.k).state for ex in active]
     accepted, tokens, started = states.count("accepted"), 0, time.perf_counter()
     fields = "accepted {task.fields[accepted]} · {task.fields[tps]:.1f} tok/s"
     with progress_bar(console, fields, remaining=True) as progress:
         bar = progress.add_task(
             "examples", total=len(active), completed=len(states) - states.count("pending"), accepted=accepted, tps=0.0
         )
-        while wanted := [(ex, n) for ex in active for n in open_slots(ex.id, slots, config.k, config.strategy, skip)]:
-            requests = [request_for(plan, ex, n, documents[ex.id][0], constraint) for ex, n in wanted]
+        while wanted := [(ex, n) for ex in active for n in open_slots(ex.id, slots, asking.k, asking.strategy, skip)]:
+            requests = [request_for(plan, asking, ex, n) for ex, n in wanted]
             seeds = {request.key: request.seed for request in requests}
             for result in engine.generate(requests):
                 example_id, number = result.key.split("\x1f")
                 raw = trial_from_result(
-                    result, by_id[example_id], int(number), seeds[result.key], engine.uri, engine.model_id
+                    result, by_id[example_id], int(number), seeds[result.key], engine.uri, engine.model_id, asking.kind
                 )
-                trial = judge(raw, plan.task, config.min_explanation_chars)
+                trial = judge(raw, plan.task, plan.config.min_explanation_chars)
                 journal.append(trial)
                 slots[(example_id, trial.trial)] = trial
                 if trial.status == "error":
                     skip.add((example_id, trial.trial))
-                state = decide(example_id, slots, config.k).state
+                state = decide(example_id, slots, asking.k).state
                 accepted += state == "accepted"
                 tokens += trial.completion_tokens
                 progress.update(
@@ -190,6 +225,22 @@ def run_trials(plan: Plan, active: list[Example], documents, slots, journal: Jou
                     accepted=accepted,
                     tps=tokens / max(time.perf_counter() - started, 1e-9),
                 )
+
+
+def journaled_trials(
+    plan: Plan, asking: Asking, active: list[Example], path: Path, console: Console
+) -> dict[tuple[str, int], Trial]:
+    """Resume from the journal at `path`, run the trial loop over `active` and return every slot; an interrupt
+    stops the loop with each finished trial kept."""
+    journal = Journal(path, Trial)
+    slots = latest_slots(journal.load())
+    try:
+        run_trials(plan, asking, active, slots, journal, console)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: every finished trial is in the journal; rerun to resume[/yellow]")
+    finally:
+        journal.close()
+    return slots
 
 
 def train_overlap(examples: list[Example]) -> str | None:
@@ -247,16 +298,9 @@ def run_generate(
         if dry_run:
             dry_run_report(plan, active, documents, console)
             return ExitCode.DONE
-        constraint_for(config, plan.task, engine)
+        asking = generation_asking(plan, documents, constraint_for(config, plan.task, engine))
         info = start_run_dir(run_dir, plan, documents)
-        journal = Journal(run_dir / TRIALS, Trial)
-        slots = latest_slots(journal.load())
-        try:
-            run_trials(plan, active, documents, slots, journal, console)
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted: every finished trial is in the journal; rerun to resume[/yellow]")
-        finally:
-            journal.close()
+        slots = journaled_trials(plan, asking, active, run_dir / TRIALS, console)
         decisions = finalize_run(run_dir, info, slots)
     counts = summarize({ex.id: decisions[ex.id] for ex in active})
     console.print(
