@@ -1,5 +1,6 @@
 """Lineage record of a published dataset version, and the tool version stamped into runs and versions."""
 
+from enum import StrEnum
 from importlib.metadata import version
 from typing import Any
 
@@ -49,6 +50,21 @@ class Integrity(Strict):
     test_overlap: TestOverlap | None = Field(None, description="None when no test split was published")
 
 
+class IncludedRows(StrEnum):
+    """Row kinds a version holds only when `curate publish --include` asks for them."""
+
+    rationalized = "rationalized"
+
+
+class RationalizationSummary(Strict):
+    """Rows `curate rationalize` recovered (the teacher given the gold label as a hint) that a version includes."""
+
+    k: int = Field(description="K': hinted trials per discarded example")
+    engine: str
+    teacher_model: str
+    rows: dict[str, int] = Field(description="rows with provenance `rationalized` per split")
+
+
 class DatasetManifest(Strict):
     """Everything needed to trust and reproduce a dataset version."""
 
@@ -71,3 +87,5 @@ class DatasetManifest(Strict):
     test_source: str | None = None
     review: ReviewSummary | None = None
     integrity: Integrity | None = Field(None, description="None in versions published before the checks existed")
+    include: list[IncludedRows] = Field([], description="row kinds published on request (--include)")
+    rationalization: RationalizationSummary | None = Field(None, description="None unless rationalized rows were")

@@ -66,8 +66,9 @@ TEACHER_ANSWERS = (
 )
 
 
-def train_tiny_teacher(model_dir: Path, out: Path, documents: list[str], steps: int = 60) -> Path:
-    """Fine-tune the tiny model so that, for any clinifact teacher prompt, it answers TRUE or FALSE about evenly."""
+def train_tiny_teacher(model_dir: Path, out: Path, documents: list[str], steps: int = 60, hinted: bool = False) -> Path:
+    """Fine-tune the tiny model so that, for any clinifact teacher prompt, it answers TRUE or FALSE about evenly;
+    `hinted`: and a rationalization prompt (the gold label given) with the hinted label."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -84,7 +85,12 @@ def train_tiny_teacher(model_dir: Path, out: Path, documents: list[str], steps: 
         targets = [
             tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for answer in TEACHER_ANSWERS
         ]
-        pairs.append([(torch.tensor([prompt + t]), torch.tensor([[-100] * len(prompt) + t])) for t in targets])
+        examples = [(prompt, t) for t in targets]
+        if hinted:
+            for label, target in zip((1, 0), targets, strict=True):
+                messages = task.rationalize_messages(document, label)
+                examples.append((tok.apply_chat_template(messages, add_generation_prompt=True)["input_ids"], target))
+        pairs.append([(torch.tensor([p + t]), torch.tensor([[-100] * len(p) + t])) for p, t in examples])
     model.train()
     for step in range(steps):
         loss = sum(model(input_ids=ids, labels=labels).loss for ids, labels in pairs[step % len(pairs)])

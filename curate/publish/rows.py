@@ -6,9 +6,10 @@ import polars as pl
 
 from curate.generation.outcomes import example_outcomes, read_examples, read_trials
 from curate.generation.run_dir import RunInfo
+from curate.rationalize.state import PROVENANCE, rationalization, read_rationalize_info
 from curate.review.queue import REVIEWS
 from schemas.inputs import input_mapping, load_examples
-from schemas.manifest import ReviewSummary
+from schemas.manifest import IncludedRows, RationalizationSummary, ReviewSummary
 from schemas.task import TaskSpec
 
 
@@ -40,10 +41,56 @@ def latest_reviews(run_dir: Path) -> pl.DataFrame:
     return reviews.sort("example_id", "time", "reviewer").group_by("example_id", maintain_order=True).last()
 
 
+def accepted_rows(outcomes: pl.DataFrame, trials: pl.DataFrame, provenance: str) -> pl.DataFrame:
+    """The explanation of each accepted example's accepted trial, marked with `provenance`."""
+    return (
+        outcomes.filter(pl.col("outcome") == "accepted")
+        .join(
+            trials.select("example_id", "trial", "explanation"),
+            left_on=["id", "accepted_trial"],
+            right_on=["example_id", "trial"],
+        )
+        .select("id", "explanation", trial="accepted_trial", provenance=pl.lit(provenance))
+    )
+
+
+def rationalized_rows(run_dir: Path, outcomes: pl.DataFrame, reviewed: list[str]) -> pl.DataFrame:
+    """Accepted rationalizations (provenance `rationalized`) of discarded examples; a human decision on an example
+    (`reviewed`) replaces its rationalization."""
+    found = rationalization(run_dir, outcomes, ["explanation"])
+    if found is None:
+        raise ValueError(
+            f"{run_dir} was never rationalized: run `curate rationalize {run_dir}` first,"
+            " or publish without --include rationalized"
+        )
+    return accepted_rows(found.outcomes.filter(~pl.col("id").is_in(reviewed)), found.trials, PROVENANCE)
+
+
+def rationalization_summary(
+    run_dir: Path, frames: dict[str, pl.DataFrame], include: list[IncludedRows]
+) -> RationalizationSummary | None:
+    """The manifest's record of the rationalized rows published, or None when they were not asked for."""
+    info = read_rationalize_info(run_dir)
+    if IncludedRows.rationalized not in include or info is None:
+        return None
+    return RationalizationSummary(
+        k=info.config.k,
+        engine=info.config.engine,
+        teacher_model=info.model_id,
+        rows={split: int((frame["provenance"] == PROVENANCE).sum()) for split, frame in frames.items()},
+    )
+
+
 def run_rows(
-    run_dir: Path, info: RunInfo, task: TaskSpec, reviews: bool, allow_pending: bool = False
+    run_dir: Path,
+    info: RunInfo,
+    task: TaskSpec,
+    reviews: bool,
+    allow_pending: bool = False,
+    include_rationalized: bool = False,
 ) -> tuple[pl.DataFrame, ReviewSummary | None]:
-    """Accepted examples (provenance `teacher`) plus, with `reviews`, human-kept ones, in examples.parquet order."""
+    """Accepted examples (provenance `teacher`) plus, with `reviews`, human-kept ones and, with
+    `include_rationalized`, rationalized ones, in examples.parquet order."""
     examples = read_examples(run_dir)
     trials = read_trials(run_dir, ["status", "explanation"])
     outcomes = example_outcomes(examples, trials, info.config.k)
@@ -53,16 +100,8 @@ def run_rows(
             f"{run_dir}: {pending} examples are still pending (run not finished): resume it with"
             f" `curate generate --out {run_dir}`, or pass --allow-pending to leave them out"
         )
-    accepted = (
-        outcomes.filter(pl.col("outcome") == "accepted")
-        .join(
-            trials.select("example_id", "trial", "explanation"),
-            left_on=["id", "accepted_trial"],
-            right_on=["example_id", "trial"],
-        )
-        .select("id", "explanation", trial="accepted_trial", provenance=pl.lit("teacher"))
-    )
-    chosen, summary = accepted, None
+    accepted = accepted_rows(outcomes, trials, "teacher")
+    chosen, summary, reviewed = accepted, None, []
     if reviews:
         decisions = latest_reviews(run_dir).join(outcomes.select("id", "outcome"), left_on="example_id", right_on="id")
         discarded = decisions.filter(pl.col("outcome") == "discarded")
@@ -83,6 +122,9 @@ def run_rows(
             provenance=pl.lit("human"),
         )
         chosen = pl.concat([accepted, human])
+        reviewed = discarded["example_id"].to_list()
+    if include_rationalized:
+        chosen = pl.concat([chosen, rationalized_rows(run_dir, outcomes, reviewed)])
     rows = examples.join(chosen, on="id", how="inner", maintain_order="left")
     return with_targets(rows, task), summary
 

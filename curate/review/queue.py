@@ -12,9 +12,9 @@ import polars as pl
 from pydantic import ValidationError
 from rich.progress import Progress
 
-from curate.generation.outcomes import read_examples
+from curate.generation.outcomes import minority_label, read_examples
 from curate.generation.run_dir import read_run_info
-from curate.review.items import ReviewItem, attempts_markdown, discarded_items, minority_label, suggested_decision
+from curate.review.items import ReviewItem, attempts_markdown, discarded_items, suggested_decision
 from curate.review.merge import (
     RESPONSE_SCHEMA,
     Agreement,
@@ -55,6 +55,7 @@ class PushResult(Strict):
     dataset: str
     workspace: str
     label: int | None
+    rationalized: bool = False
     discarded: int
     added: int
 
@@ -101,7 +102,7 @@ def to_record(item: ReviewItem, task: TaskSpec, teacher: str):
     if decision is not None:
         suggestions.append(rg.Suggestion("decision", decision.value, score=decision.score, agent=DECISION_AGENT))
     if item.near_miss is not None:
-        agent = AGENT_CHARS.sub("-", f"{teacher} trial {item.near_miss.trial} {item.near_miss.status}")
+        agent = AGENT_CHARS.sub("-", f"{teacher} {item.near_miss.name} {item.near_miss.status}")
         suggestions.append(rg.Suggestion("explanation", item.near_miss.text.strip(), agent=agent))
     return rg.Record(
         id=item.id,
@@ -164,16 +165,17 @@ def push(
     dataset: str | None,
     annotators: int,
     progress: Progress,
+    rationalized: bool = False,
 ) -> PushResult:
-    """Send the run's discarded examples (of `label`, the minority class by default) not yet in the queue; a new
-    queue asks `annotators` reviewers per record."""
+    """Send the run's discarded examples (of `label`, the minority class by default; `rationalized`: those
+    rationalization recovered) not yet in the queue; a new queue asks `annotators` reviewers per record."""
     info = read_run_info(run_dir)
     task = TaskSpec.model_validate(info.task_spec)
     if all_discarded:
         label = None
     elif label is None:
         label = minority_label(read_examples(run_dir))
-    items = discarded_items(run_dir, label)
+    items = discarded_items(run_dir, label, rationalized)
     name = dataset or default_dataset(run_dir)
     client = connect()
     with server_errors(client.api_url):
@@ -186,7 +188,9 @@ def push(
     pushed = sorted({*(previous.pushed if previous and previous.dataset == name else []), *(i.id for i in items)})
     state = ReviewState(api_url=client.api_url, workspace=workspace, dataset=name, pushed=pushed)
     atomic_write_bytes(Path(run_dir) / REVIEW_STATE, state.model_dump_json(indent=2).encode())
-    return PushResult(dataset=name, workspace=workspace, label=label, discarded=len(items), added=len(new))
+    return PushResult(
+        dataset=name, workspace=workspace, label=label, rationalized=rationalized, discarded=len(items), added=len(new)
+    )
 
 
 def submitted_response(record: dict, answer: dict, reviewer: str) -> SubmittedResponse:

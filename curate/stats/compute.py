@@ -7,6 +7,7 @@ from pydantic import Field
 
 from curate.generation.outcomes import FAILURES, effective_trials, example_outcomes, read_examples, read_trials
 from curate.generation.run_dir import read_run_info
+from curate.rationalize.state import rationalization
 from schemas.base import Strict
 from schemas.integrity import DEFAULT_SHARE_MARGIN, balance_problem
 from schemas.task import TaskSpec
@@ -29,6 +30,7 @@ class SplitTable(Strict):
     generated: ClassCounts
     failed: ClassCounts
     pending: int
+    rationalized: ClassCounts | None = Field(None, description="failed examples recovered by `curate rationalize`")
 
 
 class TokenStats(Strict):
@@ -49,6 +51,16 @@ class Throughput(Strict):
     accepted_per_hour: float
 
 
+class RationalizationStats(Strict):
+    """`curate rationalize`: failed examples tried again with the gold label as a hint, and recovered by trial."""
+
+    k: int = Field(description="K': hinted trials per example")
+    tried: dict[str, int] = Field(description="examples tried, by class")
+    cumulative: dict[str, list[int]] = Field(description="examples of each class recovered by trial 1, 2, ..., K'")
+    trials: int
+    completion_tokens: int
+
+
 class DropReport(Strict):
     """What `curate stats` prints and writes to `stats.json`."""
 
@@ -66,6 +78,7 @@ class DropReport(Strict):
     trials: int
     tokens: TokenStats
     throughput: Throughput | None
+    rationalization: RationalizationStats | None = None
 
 
 def class_counts(frame: pl.DataFrame, positive: int) -> ClassCounts:
@@ -75,16 +88,19 @@ def class_counts(frame: pl.DataFrame, positive: int) -> ClassCounts:
     return ClassCounts(negative=neg, positive=pos, positive_share=pos / frame.height if frame.height else None)
 
 
-def split_tables(outcomes: pl.DataFrame, positive: int) -> dict[str, SplitTable]:
-    """Table 7 rows (original, generated, failed) for every split, in order of first appearance."""
+def split_tables(outcomes: pl.DataFrame, positive: int, recovered: pl.DataFrame | None) -> dict[str, SplitTable]:
+    """Table 7 rows (original, generated, failed, and `recovered` by rationalization when given) for every split,
+    in order of first appearance."""
     tables = {}
     for split in outcomes["split"].unique(maintain_order=True).to_list():
         rows = outcomes.filter(pl.col("split") == split)
+        rescued = None if recovered is None else class_counts(recovered.filter(pl.col("split") == split), positive)
         tables[split] = SplitTable(
             original=class_counts(rows, positive),
             generated=class_counts(rows.filter(pl.col("outcome") == "accepted"), positive),
             failed=class_counts(rows.filter(pl.col("outcome") == "discarded"), positive),
             pending=int((rows["outcome"] == "pending").sum()),
+            rationalized=rescued,
         )
     return tables
 
@@ -157,6 +173,17 @@ def throughput(trials: pl.DataFrame, completion_total: int, n_accepted: int) -> 
     )
 
 
+def rationalization_stats(tried: pl.DataFrame, trials: pl.DataFrame, k: int) -> RationalizationStats:
+    """Examples tried and recovered by trial, per class (`tried` carries a `class` column), and the trials' cost."""
+    return RationalizationStats(
+        k=k,
+        tried={name: int((tried["class"] == name).sum()) for name in CLASSES},
+        cumulative=cumulative_acceptance(tried, k),
+        trials=trials.height,
+        completion_tokens=int(trials["completion_tokens"].sum()),
+    )
+
+
 def compute_report(run_dir: Path, share_margin: float = DEFAULT_SHARE_MARGIN) -> DropReport:
     """Everything `curate stats` shows, from `run.json`, `examples.parquet` and `trials.jsonl`."""
     info = read_run_info(run_dir)
@@ -169,7 +196,9 @@ def compute_report(run_dir: Path, share_margin: float = DEFAULT_SHARE_MARGIN) ->
     counted = with_class(effective_trials(trials, outcomes, k), "gold_label", positive)
     accepted_trials = counted.filter(pl.col("status") == "accepted")
     tokens = token_stats(trials, accepted_trials)
-    tables = split_tables(outcomes, positive)
+    found = rationalization(run_dir, outcomes, ["completion_tokens"])
+    tried = found and with_class(found.outcomes, "label", positive)
+    tables = split_tables(outcomes, positive, tried.filter(pl.col("outcome") == "accepted") if found else None)
     return DropReport(
         run=str(run_dir),
         task=task.name,
@@ -185,4 +214,5 @@ def compute_report(run_dir: Path, share_margin: float = DEFAULT_SHARE_MARGIN) ->
         trials=trials.height,
         tokens=tokens,
         throughput=throughput(trials, tokens.completion_total, accepted_trials.height),
+        rationalization=found and rationalization_stats(tried, found.trials, found.info.config.k),
     )

@@ -44,6 +44,8 @@ def table7_sections(report: DropReport) -> list[Section]:
             count_row("Successfully generated", table.generated),
             count_row("Failed to generate", table.failed),
         ]
+        if table.rationalized is not None:
+            rows.append(count_row("Rationalized (gold label given)", table.rationalized))
         title = f"Table 7 — {split}" + (f" ({table.pending} pending)" if table.pending else "")
         sections.append(Section(title, header, rows))
     return sections
@@ -67,20 +69,7 @@ def sections(report: DropReport) -> list[Section]:
             for name in CLASSES
         ],
     )
-    cumulative = Section(
-        "Cumulative acceptance by trial",
-        ["trial", *(f"{name} (of {report.class_totals[name]:,})" for name in CLASSES)],
-        [
-            [
-                str(k + 1),
-                *(
-                    f"{report.cumulative[n][k]:,} ({share(report.cumulative[n][k], report.class_totals[n])})"
-                    for n in CLASSES
-                ),
-            ]
-            for k in range(report.k)
-        ],
-    )
+    cumulative = cumulative_section("Cumulative acceptance by trial", report.cumulative, report.class_totals)
     tokens, speed = report.tokens, report.throughput
     cost_rows = [
         ["trials journaled", f"{report.trials:,}"],
@@ -97,7 +86,33 @@ def sections(report: DropReport) -> list[Section]:
             ["accepted examples / hour", f"{speed.accepted_per_hour:,.0f}"],
         ]
     cost = Section("Tokens and throughput", ["measure", "value"], cost_rows)
-    return [*table7_sections(report), *balance_sections(report), failures, cumulative, cost]
+    rationalized = rationalized_sections(report)
+    return [*table7_sections(report), *balance_sections(report), failures, cumulative, *rationalized, cost]
+
+
+def cumulative_section(title: str, curves: dict[str, list[int]], totals: dict[str, int]) -> Section:
+    """Examples of each class accepted by trial 1, 2, ... (count and share of the class total)."""
+    trials = len(curves[CLASSES[0]])
+    return Section(
+        title,
+        ["trial", *(f"{name} (of {totals[name]:,})" for name in CLASSES)],
+        [
+            [str(k + 1), *(f"{curves[n][k]:,} ({share(curves[n][k], totals[n])})" for n in CLASSES)]
+            for k in range(trials)
+        ],
+    )
+
+
+def rationalized_sections(report: DropReport) -> list[Section]:
+    """Rationalization's recoveries by trial and class, or none when the run was not rationalized."""
+    found = report.rationalization
+    if found is None:
+        return []
+    title = (
+        f"Rationalization by trial (failed examples, gold label given as a hint; K' = {found.k},"
+        f" {found.trials:,} trials, {found.completion_tokens:,} completion tokens)"
+    )
+    return [cumulative_section(title, found.cumulative, found.tried)]
 
 
 def number(value: float | None) -> str:

@@ -1,0 +1,1 @@
+"""`curate rationalize`: the teacher explains the gold label of discarded examples, given it as a hint."""
