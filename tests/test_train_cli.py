@@ -30,6 +30,8 @@ def test_run_writes_vllm_loadable_adapter_head_and_metrics(tiny_model_dir, tmp_p
     assert "train run: 1 process(es) (NO) on cpu; base weights float32, trainable weights float32, no autocast" in (
         result.output
     )
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [(row["epoch"], row["split"]) for row in rows] == [(1, "train"), (1, "validation")], "one JSON row a line"
     record = json.loads((out / "train.json").read_text())
     assert record["config"]["epochs"] == 1 and record["config"]["objective"] == "cls-only"
     assert record["config"]["learning_rate"] == 1e-3 and record["dataset_version"] == "toy@1.0.0"

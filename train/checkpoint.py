@@ -12,6 +12,7 @@ from peft import PeftModel, set_peft_model_state_dict
 from pydantic import Field
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils.logging import disable_progress_bar
 
 from schemas.base import Strict
 from schemas.task import TaskSpec
@@ -91,7 +92,8 @@ def load_tokenizer(model_path: str):
 
 
 def load_base(model_path: str, device: torch.device | str, precision: str = "auto", attn: str = "sdpa"):
-    """The base causal LM on `device` in the run's dtype."""
+    """The base causal LM on `device` in the run's dtype (without transformers' per-tensor loading bar)."""
+    disable_progress_bar()
     try:
         return AutoModelForCausalLM.from_pretrained(
             model_path, dtype=model_dtype(device, precision), attn_implementation=attn, device_map=str(device)

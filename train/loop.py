@@ -250,7 +250,7 @@ def fit(session: Session) -> None:
             if session.logs:
                 for row in rows:
                     session.logs.metrics.append(EpochMetrics(row))
-                    bar.console.print(row.model_dump_json())
+                    bar.console.print(row.model_dump_json(), soft_wrap=True, highlight=False)
             save_checkpoint(session, epoch)
 
 
