@@ -9,7 +9,8 @@ from rich.table import Table
 
 from curate.generation.run import run_generate
 from curate.generation.run_dir import RUN_JSON, read_run_info
-from curate.publish.hub import check_online, push_version
+from curate.publish.card import CardLicense
+from curate.publish.hub import check_online, pull_version, push_version
 from curate.publish.release import PublishRequest, card_path, publish
 from curate.publish.versions import check_name, diff_versions, list_versions, version_key
 from curate.review.merge import describe
@@ -174,7 +175,7 @@ def review_pull_cmd(
 
 
 Registry = Annotated[Path, typer.Option("--registry", envvar="CURATE_REGISTRY", help="folder holding NAME/X.Y.Z/")]
-versions_app = typer.Typer(no_args_is_help=True, help="Published dataset versions: list, diff, push.")
+versions_app = typer.Typer(no_args_is_help=True, help="Published dataset versions: list, diff, push, pull.")
 
 
 def publish_cmd(
@@ -195,7 +196,15 @@ def publish_cmd(
     ] = False,
     share_margin: ShareMargin = DEFAULT_SHARE_MARGIN,
     cards_dir: Annotated[Path, typer.Option("--cards-dir", help="where the card copy goes")] = Path("data_cards"),
-    license: Annotated[str, typer.Option("--license", help="license id for the card header")] = "other",
+    license: Annotated[
+        str, typer.Option("--license", help="Hub licence id for the card (mit, cc-by-4.0, ...; other: name it)")
+    ] = "unknown",
+    license_name: Annotated[
+        str | None, typer.Option("--license-name", help="with --license other: its id, e.g. my-license-1.0")
+    ] = None,
+    license_link: Annotated[
+        str | None, typer.Option("--license-link", help="with --license other: URL of the licence text")
+    ] = None,
     push_to_hub: Annotated[
         str | None, typer.Option("--push-to-hub", help="then upload to this Hub dataset repo")
     ] = None,
@@ -218,7 +227,7 @@ def publish_cmd(
             allow_overlap=allow_overlap,
             share_margin=share_margin,
             cards_dir=cards_dir,
-            license=license,
+            license=CardLicense(license=license, license_name=license_name, license_link=license_link),
         )
         published = publish(request, progress)
     for note in published.notes:
@@ -288,6 +297,18 @@ def versions_push_cmd(
     with exit_on_bad_input():
         version_key(version)
         console.print(f"pushed to {push_version(registry / check_name(name) / version, repo)}")
+
+
+@versions_app.command("pull")
+def versions_pull_cmd(
+    source: Annotated[str, typer.Argument(help="Hub dataset repo ORG/NAME[@REVISION], or a folder in the Hub layout")],
+    registry: Registry = Path("registry"),
+) -> None:
+    """Copy a version in the Hub's layout (Parquet, card, manifest) into REGISTRY/NAME/X.Y.Z once every split's hash
+    matches its manifest; a mismatch writes nothing."""
+    with exit_on_bad_input():
+        target, written = pull_version(source, registry)
+    console.print(f"{'pulled' if written else 'already there, same hashes:'} {source} -> {target}")
 
 
 app.command("generate")(generate_cmd)

@@ -387,3 +387,33 @@ def test_reviews_left_unmerged_are_said(tmp_path: Path, run):
     result = publish(tmp_path, run_dir, "1.0.0")
     assert result.exit_code == 0, result.output
     assert "warning: 2 reviews in reviews.parquet not merged: pass --reviews" in result.output
+
+
+def test_review_rounds_count_new_decisions_across_versions(tmp_path: Path, run):
+    from curate.review.merge import decisions_sha256
+
+    run_dir, _, plan = run
+    discarded = sorted(i for i, s in plan.items() if s[-1] != "accepted")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def pull(decisions: list[tuple[str, str, str | None]]) -> str:
+        """What `curate review pull` writes: one decision per example in reviews.parquet; returns its hash."""
+        rows = [(eid, decision, text, "ann", t0) for eid, decision, text in decisions]
+        frame = pl.DataFrame(rows, schema=REVIEW_SCHEMA, orient="row")
+        frame.write_parquet(run_dir / REVIEWS)
+        return decisions_sha256(frame)
+
+    first = pull([(discarded[0], "keep", "The abstract reports the outcome."), (discarded[1], "drop_noise", None)])
+    assert publish(tmp_path, run_dir, "1.0.0", "--reviews").exit_code == 0
+    assert publish(tmp_path, run_dir, "1.0.1", "--reviews").exit_code == 0  # the same pull, republished
+    assert publish(tmp_path, run_dir, "1.0.2").exit_code == 0  # no reviews merged
+    assert publish(tmp_path, run_dir, "1.0.3", "--reviews").exit_code == 0  # the same pull after a version without
+    pull([(discarded[0], "keep", "The abstract reports the outcome."), (discarded[1], "wrong_gold_label", None)])
+    assert publish(tmp_path, run_dir, "1.1.0", "--reviews").exit_code == 0
+    versions = ("1.0.0", "1.0.1", "1.0.2", "1.0.3", "1.1.0")
+    manifests = {v: load_version(tmp_path / "registry" / "cf" / v)[1] for v in versions}
+    assert [m.review_rounds for m in manifests.values()] == [1, 1, 1, 1, 2]
+    assert manifests["1.0.0"].review.decisions_sha256 == first == manifests["1.0.1"].review.decisions_sha256
+    assert manifests["1.0.2"].review is None
+    card = " ".join((tmp_path / "registry" / "cf" / "1.1.0" / "README.md").read_text().split())
+    assert "Human review in Argilla: 2 round(s) up to this version" in card

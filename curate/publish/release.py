@@ -12,19 +12,34 @@ from rich.progress import Progress
 
 from curate.generation.outcomes import read_examples
 from curate.generation.run_dir import read_run_info
-from curate.publish.card import render_card
+from curate.publish.card import CardLicense, check_license, render_card
 from curate.publish.integrity import checked_overlap, notes, split_warnings
-from curate.publish.rows import release_schema, run_rows, split_frames, test_rows
+from curate.publish.rows import (
+    latest_reviews,
+    release_schema,
+    run_rows,
+    split_frames,
+    test_rows,
+)
 from curate.publish.versions import check_name, parent_version, version_key
+from curate.review.merge import decisions_sha256
 from curate.stats.compute import compute_report
 from schemas.base import Strict
-from schemas.dataset_version import ARROW_DIR, MANIFEST, PARQUET_DIR, load_version, rows_sha256
+from schemas.dataset_version import (
+    ARROW_DIR,
+    CARD,
+    MANIFEST,
+    PARQUET_DIR,
+    check_hashes,
+    load_version,
+    parquet_splits,
+    read_manifest,
+    rows_sha256,
+)
 from schemas.files import atomic_write_bytes
 from schemas.integrity import DEFAULT_SHARE_MARGIN
-from schemas.manifest import DatasetManifest, Integrity, SplitInfo, tool_version
+from schemas.manifest import DatasetManifest, Integrity, ReviewSummary, SplitInfo, tool_version
 from schemas.task import TaskSpec
-
-CARD = "README.md"
 
 
 class PublishRequest(Strict):
@@ -40,7 +55,7 @@ class PublishRequest(Strict):
     allow_overlap: bool = False
     share_margin: float = DEFAULT_SHARE_MARGIN
     cards_dir: Path = Path("data_cards")
-    license: str = "other"
+    license: CardLicense = CardLicense()
 
 
 @dataclass
@@ -52,11 +67,13 @@ class Published:
 
 
 def to_dataset_dict(frames: dict[str, pl.DataFrame], task: TaskSpec):
-    """A `datasets.DatasetDict` with the same explicit features in every split."""
-    from datasets import Dataset, DatasetDict, Features, Value
+    """A `datasets.DatasetDict` with the same explicit features in every split; `label` is a `ClassLabel` named by
+    the task's verbalizers."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
     types = {pl.String: Value("string"), pl.Int64: Value("int64")}
     features = Features({column: types[dtype] for column, dtype in release_schema(task).items()})
+    features["label"] = ClassLabel(names=[task.verbalizers[label] for label in (0, 1)])
     return DatasetDict({split: Dataset.from_polars(frame, features=features) for split, frame in frames.items()})
 
 
@@ -92,27 +109,62 @@ def write_version(staging: Path, data, manifest: DatasetManifest, card: str, pro
     (staging / CARD).write_text(card)
     progress.update(bar, advance=1, description="checking it loads back")
     load_version(staging)
+    check_hashes(staging, parquet_splits(staging, manifest), manifest)
     progress.advance(bar)
+
+
+def with_decisions_hash(review: ReviewSummary | None, run_dir: Path) -> ReviewSummary | None:
+    """The review summary with the hash of the decisions it merged (`curate.review.merge.decisions_sha256`)."""
+    if review is None:
+        return None
+    return review.model_copy(update={"decisions_sha256": decisions_sha256(latest_reviews(run_dir))})
+
+
+def merged(review: ReviewSummary | None) -> bool:
+    """Whether a version's review summary holds any merged decision."""
+    return review is not None and review.reviewed > 0
+
+
+def last_decisions_hash(name_dir: Path, manifest: DatasetManifest | None) -> str | None:
+    """The decisions hash of the nearest version in `manifest`'s line (itself, then its parents in `name_dir`) that
+    merged reviews; None when none did."""
+    while manifest is not None and not merged(manifest.review):
+        parent = name_dir / manifest.parent_version if manifest.parent_version else None
+        manifest = read_manifest(parent) if parent and (parent / MANIFEST).is_file() else None
+    return manifest.review.decisions_sha256 if manifest else None
+
+
+def review_rounds(name_dir: Path, parent: DatasetManifest | None, review: ReviewSummary | None) -> int:
+    """Review rounds up to this version: the parent's, plus one when this version merged decisions other than the
+    last ones merged in its line (republishing the same pull is not a new round)."""
+    before = parent.review_rounds if parent else 0
+    new_round = merged(review) and review.decisions_sha256 != last_decisions_hash(name_dir, parent)
+    return before + int(new_round)
 
 
 def publish(request: PublishRequest, progress: Progress) -> Published:
     """Build, check, hash and write the version folder atomically (a staging folder renamed into place)."""
     target = refuse_existing(request)
+    check_license(request.license)
     info = read_run_info(request.run_dir)
     task = TaskSpec.model_validate(info.task_spec)
     rows, review = run_rows(request.run_dir, info, task, request.reviews, request.allow_pending)
+    review = with_decisions_hash(review, request.run_dir)
+    examples = read_examples(request.run_dir)
     test = test_rows(request.test, info, task) if request.test else None
     overlap = None
     if test is not None:
-        overlap = checked_overlap(test, read_examples(request.run_dir), task, request.allow_overlap)
+        overlap = checked_overlap(test, examples, task, request.allow_overlap)
     frames = split_frames(rows, list(info.inputs), test, task)
     report = compute_report(request.run_dir, request.share_margin)
     warnings = split_warnings(frames, report, task)
     data = to_dataset_dict(frames, task)
+    parent = parent_version(request.registry, request.name, request.version)
+    parent_manifest = read_manifest(target.parent / parent) if parent else None
     manifest = DatasetManifest(
         name=request.name,
         version=request.version,
-        parent_version=parent_version(request.registry, request.name, request.version),
+        parent_version=parent,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         splits={
             split: SplitInfo(
@@ -130,14 +182,14 @@ def publish(request: PublishRequest, progress: Progress) -> Published:
         sampling=info.config.sampling.model_dump(mode="json"),
         k=info.config.k,
         strategy=info.config.strategy,
-        review_rounds=int(review is not None and review.reviewed > 0),
+        review_rounds=review_rounds(target.parent, parent_manifest, review),
         tool_version=tool_version(),
         source_run=str(Path(request.run_dir).resolve()),
         test_source=str(Path(request.test).resolve()) if request.test else None,
         review=review,
         integrity=Integrity(share_margin=request.share_margin, class_warnings=warnings, test_overlap=overlap),
     )
-    card = render_card(manifest, frames, report, task, request.license)
+    card = render_card(manifest, frames, report, task, request.license, examples)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{request.version}.", dir=target.parent))
     try:
