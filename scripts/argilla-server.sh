@@ -6,10 +6,12 @@
 #   scripts/argilla-server.sh env   [STATE_DIR]   # prints `export ARGILLA_API_URL=... ARGILLA_API_KEY=...`
 #   scripts/argilla-server.sh stop  [STATE_DIR]   # stops the processes it started (by PID)
 #
-# STATE_DIR (default .cache/argilla-server) keeps the database, the PIDs, the log and `env` (mode 600: the
-# owner's API key and password). Data survive a stop/start. Sign in to the UI as `owner` with the password
-# in STATE_DIR/env. ARGILLA_SERVER_VENV overrides the venv (default .venv-argilla-server).
+# STATE_DIR (default .cache/argilla-server; mode 700, its files 600) keeps the database, the PIDs, the log and
+# `env` (the owner's API key and password). The owner's secrets reach the server through the environment, never a
+# command line (the process list), and stay out of the log. Data survive a stop/start. Sign in to the UI as
+# `owner` with the password in STATE_DIR/env. ARGILLA_SERVER_VENV overrides the venv (default .venv-argilla-server).
 set -euo pipefail
+umask 077  # the database and the log hold the owner's key: nothing in STATE_DIR is readable by others
 
 command=${1:-}
 STATE=${2:-${ARGILLA_STATE_DIR:-.cache/argilla-server}}
@@ -39,12 +41,23 @@ sys.exit(f"{url} did not answer within {timeout:.0f} s; see {log}")
 EOF
 }
 
+create_owner() {  # the owner from $OWNER_API_KEY / $OWNER_PASSWORD; its report (which echoes the key) is dropped
+  "$PY" - >/dev/null 2>>"$STATE/stack.log" <<'EOF'
+import asyncio, os
+from argilla_server.cli.database.users.create import _create
+from argilla_server.enums import UserRole
+password, key = os.environ["OWNER_PASSWORD"], os.environ["OWNER_API_KEY"]
+asyncio.run(_create("Owner", "owner", UserRole.owner, password, api_key=key, workspace=["curation"]))
+EOF
+}
+
 start() {
   if [ ! -x "$PY" ]; then
     echo "error: $VENV is missing: python3 -m venv $VENV && $VENV/bin/pip install -r requirements-argilla-server.txt" >&2
     exit 2
   fi
   mkdir -p "$STATE/home"
+  chmod -R go-rwx "$STATE"  # a state folder of an older version of this script was world-readable
   if alive server; then
     echo "Argilla already running: $(grep ARGILLA_API_URL "$STATE/env" | cut -d= -f2)"
     return
@@ -69,9 +82,8 @@ start() {
     local key password
     key=$("$PY" -c 'import secrets; print("owner." + secrets.token_urlsafe(24))')
     password=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(12))')
-    "$PY" -m argilla_server database users create --first-name Owner --username owner --password "$password" \
-      --role owner --api-key "$key" --workspace curation >>"$STATE/stack.log" 2>&1
-    (umask 077 && printf 'ARGILLA_API_KEY=%s\nARGILLA_OWNER_PASSWORD=%s\n' "$key" "$password" >"$STATE/env")
+    OWNER_API_KEY=$key OWNER_PASSWORD=$password create_owner
+    printf 'ARGILLA_API_KEY=%s\nARGILLA_OWNER_PASSWORD=%s\n' "$key" "$password" >"$STATE/env"
   fi
   sed -i '/^ARGILLA_API_URL=/d' "$STATE/env"
   echo "ARGILLA_API_URL=http://127.0.0.1:$api" >>"$STATE/env"

@@ -314,3 +314,29 @@ def test_a_queue_edited_into_an_unknown_schema_is_refused_and_nothing_is_written
         message = result.output.replace("\n", "")
         assert f"curation/{name} is not a curate review queue" in message and "'maybe'" in message
     assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_the_server_script_keeps_its_state_private_and_secrets_off_command_lines(tmp_path: Path):
+    """Every file of STATE_DIR is 600 (folders 700), the log holds no key, no process got key or password as argv."""
+    import os
+    import subprocess
+
+    from tests.argilla_fixtures import REPO, SCRIPT, read_env
+
+    real = Path(os.environ.get("ARGILLA_SERVER_VENV", REPO / ".venv-argilla-server")) / "bin" / "python"
+    venv, argv_log, state = tmp_path / "venv", tmp_path / "argv.log", tmp_path / "state"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >>{argv_log}\nexec {real} "$@"\n')
+    (venv / "bin" / "python").chmod(0o755)
+    env = {**os.environ, "ARGILLA_SERVER_VENV": str(venv)}
+    try:
+        started = subprocess.run(["bash", SCRIPT, "start", state], env=env, cwd=REPO, capture_output=True, text=True)
+        assert started.returncode == 0, started.stderr
+        secrets = read_env(state)["ARGILLA_API_KEY"], read_env(state)["ARGILLA_OWNER_PASSWORD"]
+    finally:
+        subprocess.run(["bash", SCRIPT, "stop", state], env=env, cwd=REPO, capture_output=True)
+    modes = {str(p.relative_to(state)): p.stat().st_mode & 0o777 for p in [state, *state.rglob("*")]}
+    assert modes["."] == 0o700 and {"home/argilla.db", "stack.log", "env"} <= modes.keys()
+    assert {name: mode for name, mode in modes.items() if mode not in (0o600, 0o700)} == {}
+    for secret in secrets:
+        assert secret not in (state / "stack.log").read_text() and secret not in argv_log.read_text()
