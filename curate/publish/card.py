@@ -139,6 +139,7 @@ def render_card(
         question=task.question,
         review=manifest.review,
         review_rounds=manifest.review_rounds,
+        rationalization=manifest.rationalization,
         truncation=truncation_note(examples, task),
     )
     return str(card)

@@ -16,6 +16,7 @@ from curate.publish.card import CardLicense, check_license, render_card
 from curate.publish.integrity import checked_overlap, notes, split_warnings
 from curate.publish.rows import (
     latest_reviews,
+    rationalization_summary,
     release_schema,
     run_rows,
     split_frames,
@@ -38,7 +39,7 @@ from schemas.dataset_version import (
 )
 from schemas.files import atomic_write_bytes
 from schemas.integrity import DEFAULT_SHARE_MARGIN
-from schemas.manifest import DatasetManifest, Integrity, ReviewSummary, SplitInfo, tool_version
+from schemas.manifest import DatasetManifest, IncludedRows, Integrity, ReviewSummary, SplitInfo, tool_version
 from schemas.task import TaskSpec
 
 
@@ -56,6 +57,7 @@ class PublishRequest(Strict):
     share_margin: float = DEFAULT_SHARE_MARGIN
     cards_dir: Path = Path("data_cards")
     license: CardLicense = CardLicense()
+    include: list[IncludedRows] = []
 
 
 @dataclass
@@ -148,7 +150,8 @@ def publish(request: PublishRequest, progress: Progress) -> Published:
     check_license(request.license)
     info = read_run_info(request.run_dir)
     task = TaskSpec.model_validate(info.task_spec)
-    rows, review = run_rows(request.run_dir, info, task, request.reviews, request.allow_pending)
+    rationalized = IncludedRows.rationalized in request.include
+    rows, review = run_rows(request.run_dir, info, task, request.reviews, request.allow_pending, rationalized)
     review = with_decisions_hash(review, request.run_dir)
     examples = read_examples(request.run_dir)
     test = test_rows(request.test, info, task) if request.test else None
@@ -188,6 +191,8 @@ def publish(request: PublishRequest, progress: Progress) -> Published:
         test_source=str(Path(request.test).resolve()) if request.test else None,
         review=review,
         integrity=Integrity(share_margin=request.share_margin, class_warnings=warnings, test_overlap=overlap),
+        include=request.include,
+        rationalization=rationalization_summary(request.run_dir, frames, request.include),
     )
     card = render_card(manifest, frames, report, task, request.license, examples)
     target.parent.mkdir(parents=True, exist_ok=True)
