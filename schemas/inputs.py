@@ -82,12 +82,37 @@ def read_table(path: Path) -> pl.DataFrame:
         if path.suffix == ".csv":
             return pl.read_csv(path, infer_schema_length=0)
         if path.suffix in {".jsonl", ".json"}:
-            return pl.read_ndjson(path).cast(pl.String)
+            return read_json_lines(path)
         if path.suffix == ".parquet":
             return pl.read_parquet(path).cast(pl.String)
     except Exception as err:  # polars, arrow and datasets raise many unrelated types
         raise InputError(f"cannot read {path}: {err}") from err
     raise InputError(f"{path}: unsupported file type {path.suffix!r}: use .csv, .jsonl, .parquet or a saved dataset")
+
+
+def read_json_lines(path: Path) -> pl.DataFrame:
+    """A JSON Lines file as strings; a malformed line is an InputError naming the file and the line number."""
+    try:
+        return pl.read_ndjson(path).cast(pl.String)
+    except Exception as err:  # polars reports only a character offset ("TapeError at character 24")
+        raise bad_json_line(path) or InputError(f"cannot read {path}: {err}") from err
+
+
+def bad_json_line(path: Path) -> InputError | None:
+    """The error for the first line of `path` that is not a JSON object, if any."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                return InputError(
+                    f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno}): fix or drop the line"
+                )
+            if not isinstance(value, dict):
+                return InputError(f"{path} line {number}: a JSON object per line is needed, not {type(value).__name__}")
+    return None
 
 
 def parse_label(raw: str | None, mapping: InputMapping) -> int | None:
@@ -122,6 +147,16 @@ def unmapped_label(where: str, raw: str | None, mapping: InputMapping, values: p
     )
 
 
+def check_no_nul(where: str, fields: dict[str, str], mapping: InputMapping) -> None:
+    """Refuse a text field holding a NUL byte (it would reach the prompt unseen)."""
+    bad = [field for field, text in fields.items() if "\x00" in text]
+    if bad:
+        raise InputError(
+            f"{where}: field {bad[0]!r} (column {mapping.field_columns[bad[0]]!r}) contains a NUL byte (\\x00):"
+            " remove it from the file; NUL bytes are refused, not stripped"
+        )
+
+
 def load_examples(path: Path, task: TaskSpec, mapping: InputMapping, split: str) -> list[Example]:
     """Validated examples of one split file: all columns present, labels mapped, documents non-empty."""
     frame = read_table(path)
@@ -141,6 +176,7 @@ def load_examples(path: Path, task: TaskSpec, mapping: InputMapping, split: str)
         if not example_id:
             raise InputError(f"{where}: empty id in column {mapping.id_column!r}: every row needs an id")
         fields = {field: (row[column] or "").strip() for field, column in mapping.field_columns.items()}
+        check_no_nul(where, fields, mapping)
         empty = [field for field, text in fields.items() if not text]
         if empty:
             raise InputError(f"{where}: empty {empty} field: drop the row or fill it in")

@@ -45,6 +45,7 @@ def generate(tmp_path: Path, *args: str):
         ([row(abstract="  ")], "empty ['article_abstract'] field"),
         ([row(index="5"), row(index="5")], "duplicate id '5'"),
         ([row(index="")], "empty id"),
+        ([row(), row(index="2", abstract="It\x00 worked.")], "row 2 (id '2'): field 'article_abstract'"),
     ],
 )
 def test_bad_rows_exit_2_and_write_nothing(tmp_path: Path, rows: list[dict], message: str) -> None:
@@ -61,6 +62,29 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path.write_bytes(b"not parquet at all")
     result, out = generate(tmp_path, "--input", str(path))
     assert result.exit_code == 2 and "cannot read" in result.output and not out.exists()
+
+
+def test_a_nul_byte_in_a_text_field_is_refused_naming_row_and_field(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "train.csv", [row(claim="Drug\x00 A works.")])
+    result, out = generate(tmp_path, "--input", str(path))
+    assert result.exit_code == 2 and not out.exists()
+    assert "row 1 (id '1'): field 'claim' (column 'claim') contains a NUL byte" in " ".join(result.output.split())
+
+
+def test_a_malformed_json_lines_row_names_the_file_and_line(tmp_path: Path) -> None:
+    good = '{"index": "1", "claim": "c", "article_abstract": "a", "label": "1"}'
+    path = tmp_path / "train.jsonl"
+    path.write_text(f'{good}\n{good}\n{{"index": "3", "claim": oops}}\n')
+    result, out = generate(tmp_path, "--input", str(path))
+    assert result.exit_code == 2 and not out.exists()
+    assert f"{path} line 3: not valid JSON" in result.output.replace("\n", "") and "TapeError" not in result.output
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_a_limit_below_one_exits_2(tmp_path: Path, limit: str) -> None:
+    path = write_csv(tmp_path / "train.csv", [row(), row(index="2")])
+    result, out = generate(tmp_path, "--input", str(path), "--limit", limit, "--dry-run")
+    assert result.exit_code == 2 and "--limit" in result.output and not out.exists()
 
 
 def test_missing_file_and_unknown_task(tmp_path: Path) -> None:
