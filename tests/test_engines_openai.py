@@ -77,6 +77,27 @@ def test_an_unreachable_server_is_an_engine_error() -> None:
         open_engine(f"openai:http://127.0.0.1:{port}/v1#teacher")
 
 
+@pytest.mark.parametrize(
+    ("url", "found"),
+    [
+        ("https://user:sk-live-123@127.0.0.1:9/v1", "user:password@ before the host"),
+        ("https://sk-live-123@127.0.0.1:9/v1", "user:password@ before the host"),
+        ("http://127.0.0.1:9/v1?api_key=sk-live-123", "the query parameter 'api_key'"),
+        ("http://127.0.0.1:9/v1?api-version=1&token=sk-live-123", "the query parameter 'token'"),
+    ],
+)
+def test_credentials_in_the_uri_are_refused_without_echoing_them(url: str, found: str) -> None:
+    with pytest.raises(EngineError, match="set OPENAI_API_KEY instead") as refused:
+        open_engine(f"openai:{url}#teacher")
+    assert found in str(refused.value) and "sk-live-123" not in str(refused.value)
+
+
+def test_an_unparsable_uri_is_not_echoed_with_its_credentials() -> None:
+    with pytest.raises(EngineError, match="cannot parse") as refused:
+        open_engine("openai:https://user:sk-live-123@host/v1")
+    assert "sk-live-123" not in str(refused.value)
+
+
 # --- transport error paths (a scripted server: a real one cannot be made to fail on cue) -----------------------
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from curate.engines.base import Constraint, Engine, EngineError, GenerationRequest, GenerationResult, trial_seed
 from schemas.default_model import DEFAULT_MODEL_ID, resolve_model_path
+from schemas.redact import redact, url_credentials
 
 __all__ = [
     "Constraint",
@@ -37,6 +38,16 @@ def model_location(spec: str) -> tuple[str, str]:
     return location, model_id
 
 
+def check_no_credentials(base_url: str) -> None:
+    """Refuse a server URL that embeds credentials: the URI is written to run.json, the journal and the card."""
+    found = url_credentials(base_url)
+    if found:
+        raise EngineError(
+            f"the engine URL {redact(base_url)} carries credentials ({found}), which would be saved with the run:"
+            " remove them from the URI and set OPENAI_API_KEY instead"
+        )
+
+
 def open_engine(
     uri: str,
     *,
@@ -63,5 +74,6 @@ def open_engine(
     if scheme == "openai" and base_url.startswith(("http://", "https://")) and model:
         from curate.engines.openai import OpenAIEngine
 
+        check_no_credentials(base_url)
         return OpenAIEngine(base_url, model, uri=uri, concurrency=concurrency, tokenizer=tokenizer)
-    raise EngineError(f"cannot parse the engine URI {uri!r}: use one of {ACCEPTED_FORMS}")
+    raise EngineError(f"cannot parse the engine URI {redact(uri)!r}: use one of {ACCEPTED_FORMS}")

@@ -11,6 +11,7 @@ from typing import Any
 
 from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
 from curate.engines.tokens import CharEstimateCounter, CountsTokens, load_tokenizer
+from schemas.redact import redact
 from schemas.truncation import TokenCounter, TokenizerCounter
 
 try:
@@ -91,7 +92,7 @@ class OpenAIEngine(CountsTokens, ClosesOnExit):
                 client.models.list()
             except openai.APIConnectionError as err:
                 raise EngineError(
-                    f"cannot reach {self.base_url}/models ({err}): start the server or fix the URL"
+                    f"cannot reach {self.base_url}/models ({redact(str(err))}): start the server or fix the URL"
                 ) from err
             except openai.AuthenticationError as err:
                 raise EngineError(f"{self.base_url} rejected the API key: set OPENAI_API_KEY") from err
@@ -159,11 +160,11 @@ class OpenAIEngine(CountsTokens, ClosesOnExit):
                 response = await client.chat.completions.create(**chat_body(self.model_id, request))
                 return self._result(request, response, time.perf_counter() - started)
             except RETRYABLE as err:
-                error = f"{type(err).__name__} after {attempt} attempt(s): {err}"
+                error = f"{type(err).__name__} after {attempt} attempt(s): {redact(str(err))}"
                 if attempt < self.max_attempts:
                     await asyncio.sleep(backoff_delay(attempt, self.backoff_s))
             except openai.APIError as err:
-                error = f"{type(err).__name__}: {err}"
+                error = f"{type(err).__name__}: {redact(str(err))}"
                 break
         return GenerationResult(
             key=request.key, finish_reason="error", error=error, latency_s=time.perf_counter() - started
