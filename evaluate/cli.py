@@ -9,6 +9,7 @@ from evaluate.baseline_inputs import TrainOn
 from evaluate.config import EvalConfig, build_eval_config
 from evaluate.io import MetricsFile
 from schemas.exits import exit_on_bad_input, fail
+from schemas.files import check_output_folder
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 BaselineMethod = Literal["verbalized-prob", "label", "self-consistency", "tfidf-logreg"]
@@ -58,6 +59,7 @@ def run(
     cfg = eval_config(config, max_new_tokens=max_new_tokens, batch_size=batch_size, n_bootstrap=n_bootstrap)
     target = out or checkpoint / "eval" / split
     with exit_on_bad_input():
+        check_output_folder(target)
         summary = evaluate_checkpoint(checkpoint, dataset, split, target, cfg, thresholds, name, seed, device, limit)
     show(summary, target)
 
@@ -101,12 +103,13 @@ def judge(
     task: Annotated[str | None, typer.Option(help="task name or YAML; default: from the folder's metrics.json")] = None,
     out: Annotated[Path | None, typer.Option(help="output folder; default PREDICTIONS_FOLDER/judge")] = None,
     config: ConfigOpt = None,
-    limit: Annotated[int | None, typer.Option(help="judge only the first N predictions")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="judge only the first N predictions")] = None,
 ) -> None:
     """LLM-as-judge: rationale-label inconsistency, kappa_RL and readability; journaled, resumable."""
     cfg = eval_config(config)
     folder = predictions if predictions.is_dir() else predictions.parent
     with exit_on_bad_input():
+        check_output_folder(out or folder / "judge")
         summary = judge_folder(predictions, folder, engine, task, out or folder / "judge", cfg, limit)
     typer.echo(
         f"RLI {summary.rli}, kappa_RL {summary.kappa_rl}, readability {summary.readability_mean}"
@@ -166,7 +169,7 @@ def baseline(
     ] = None,
     config: ConfigOpt = None,
     thresholds: ThresholdsOpt = None,
-    limit: Annotated[int | None, typer.Option(help="evaluate only the first N examples")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="evaluate only the first N examples")] = None,
     max_new_tokens: MaxNewOpt = None,
     votes: Annotated[int | None, typer.Option(help="self-consistency label runs per example")] = None,
     n_bootstrap: BootOpt = None,
@@ -179,6 +182,7 @@ def baseline(
     if method != "tfidf-logreg" and engine is None:
         raise fail(f"--method {method} needs --engine URI (e.g. hf:default)")
     with exit_on_bad_input():
+        check_output_folder(out)
         splits, task_spec, source = baseline_splits(dataset, train, validation, test, task, split, method, train_on)
         evaluated, name = splits["evaluate"][:limit], name or default_name(method, train_on)
         if method == "tfidf-logreg":
@@ -206,5 +210,6 @@ def report(
     from evaluate.report import write_report
 
     with exit_on_bad_input():
+        check_output_folder(out)
         path = write_report(folders, out, training_run, allow_mixed_test_sets)
     typer.echo(f"wrote {path}")

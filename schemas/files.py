@@ -1,7 +1,9 @@
-"""Crash-safe files every stage writes: atomic replacement of whole files, and an append-only journal."""
+"""Crash-safe files every stage writes: atomic replacement of whole files, and an append-only journal.
+
+Every file gets the mode of a plain `open(path, "w")`: 0o666 less the user's umask."""
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -11,9 +13,49 @@ from pydantic import BaseModel, ValidationError
 Record = TypeVar("Record", bound=BaseModel)
 
 
+def process_umask() -> int:
+    """The process umask, read from /proc without changing it (elsewhere: set and restored at once)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        status = ""
+    for line in status.splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def follow_umask(*paths: Path) -> None:
+    """Give files another library wrote privately (safetensors: 600) the mode of a plain new file, 0o666 & ~umask."""
+    mode = 0o666 & ~process_umask()
+    for path in paths:
+        os.chmod(path, mode)
+
+
+def check_output_folder(path: Path, option: str = "--out") -> None:
+    """ValueError naming the path when it cannot be (or become) a folder this process writes to."""
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{option} {path}: {existing} is a file, not a folder: pass a folder path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: cannot write into {existing}: pick a folder you can write to")
+
+
+def temp_sibling(path: Path) -> tuple[int, Path]:
+    """A new hidden file next to `path`, open for writing, with mode 0o666 less the umask (mkstemp's is 600)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so that readers see the old or the new content, never half of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = temp_sibling(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -27,7 +69,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_parquet(frame: pl.DataFrame, path: Path) -> None:
     """Write a Parquet file atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = temp_sibling(path)
     os.close(fd)
     try:
         frame.write_parquet(tmp)

@@ -10,16 +10,19 @@ import numpy as np
 import torch
 from peft import PeftModel, set_peft_model_state_dict
 from pydantic import Field
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils.logging import disable_progress_bar
 
 from schemas.base import Strict
+from schemas.files import follow_umask
 from schemas.task import TaskSpec
 from train.config import TrainConfig
 from train.model import ClsHead, DualHeadModel
 
 ADAPTER = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
 HEAD = "cls_head.safetensors"
 HEAD_CONFIG = "dual_head.json"
 RESUME = "resume"
@@ -112,6 +115,27 @@ def epoch_dirs(run_dir: Path) -> dict[int, Path]:
     return found
 
 
+def weights_problem(path: Path) -> str | None:
+    """What keeps a checkpoint's weights from loading (a missing or unreadable file, named), or None."""
+    for name in (HEAD_CONFIG, ADAPTER_CONFIG, ADAPTER, HEAD):
+        if not (path / name).is_file():
+            return f"{path / name} is missing"
+    for name in (ADAPTER, HEAD):
+        try:
+            with safe_open(path / name, "pt"):
+                pass
+        except (SafetensorError, OSError) as err:
+            return f"{path / name} is not a readable safetensors file ({err})"
+    return None
+
+
+def check_weights(path: Path) -> None:
+    """ValueError naming the file when a checkpoint's weights are missing or corrupt, before any model loads."""
+    problem = weights_problem(Path(path))
+    if problem:
+        raise ValueError(f"{problem}: pass another RUN/epoch-N checkpoint, or train this epoch again")
+
+
 def save_weights(path: Path, lm: PeftModel, state_dict: dict[str, torch.Tensor], config: DualHeadConfig) -> None:
     """Write the LoRA adapter, the head and `dual_head.json` from a full (gathered) wrapper state dict."""
     lm_state = {k.removeprefix("lm."): v for k, v in state_dict.items() if k.startswith("lm.")}
@@ -120,6 +144,7 @@ def save_weights(path: Path, lm: PeftModel, state_dict: dict[str, torch.Tensor],
     }
     lm.save_pretrained(path, state_dict=lm_state)
     save_file(head_state, path / HEAD)
+    follow_umask(path / ADAPTER, path / HEAD)
     (path / HEAD_CONFIG).write_text(config.model_dump_json(indent=2))
 
 
@@ -181,6 +206,7 @@ def load_checkpoint(path: Path | str, device: str = "cpu") -> LoadedCheckpoint:
     path = Path(path)
     if not (path / HEAD_CONFIG).is_file():
         raise ValueError(f"{path} is not a train checkpoint (no {HEAD_CONFIG}): pass RUN/epoch-N")
+    check_weights(path)
     config = DualHeadConfig.model_validate_json((path / HEAD_CONFIG).read_text())
     task = TaskSpec.model_validate(config.task_spec)
     tokenizer = load_tokenizer(config.base_model)

@@ -176,19 +176,31 @@ def resume_point(record: ckpt.TrainRecord, out: Path, resume_from: Path | None, 
         if previous.identity() != record.identity():
             raise ValueError(f"--out {out} was started with another config, model or dataset: pick a new folder")
         if resume_from is None:
-            done = ckpt.epoch_dirs(out)
-            resume_from = done[max(done)] if done else None
+            resume_from = latest_loadable(ckpt.epoch_dirs(out))
     if resume_from is None:
         return None
     state = ckpt.read_resume_state(resume_from)
+    ckpt.check_weights(resume_from)
     if state.record.identity() != record.identity():
         raise ValueError(f"checkpoint {resume_from} was trained with another config, model or dataset")
     if state.world_size != world_size:
         raise ValueError(f"checkpoint {resume_from} was written by {state.world_size} processes: resume with as many")
-    later = [e for e in ckpt.epoch_dirs(out) if e > state.epoch] if out.exists() else []
+    done = ckpt.epoch_dirs(out) if out.exists() else {}
+    later = [e for e, path in done.items() if e > state.epoch and ckpt.weights_problem(path) is None]
     if later:
         raise ValueError(f"--out {out} already has epoch-{max(later)} after {resume_from.name}: use a new --out")
     return Path(resume_from)
+
+
+def latest_loadable(done: dict[int, Path]) -> Path | None:
+    """The latest checkpoint whose weights load; a broken later one is reported and trained again."""
+    for epoch in sorted(done, reverse=True):
+        problem = ckpt.weights_problem(done[epoch])
+        if problem is None:
+            return done[epoch]
+        message = f"train run: {problem}; resuming from the epoch before it"
+        Console(stderr=True, soft_wrap=True).print(message, highlight=False)
+    return None
 
 
 def start_output(out: Path, record: ckpt.TrainRecord, last_epoch: int) -> Logs:
