@@ -21,6 +21,7 @@ from schemas.config import GenerateConfig, validated_config
 from schemas.exits import exit_on_bad_input
 from schemas.inputs import resolve_inputs
 from schemas.integrity import DEFAULT_SHARE_MARGIN
+from schemas.manifest import IncludedRows
 from schemas.progress import progress_bar
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -93,6 +94,30 @@ def decide_cmd(
     )
 
 
+def rationalize_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="run directory of a finished `curate generate`")],
+    k: Annotated[int | None, typer.Option("--k", help="K': max hinted trials per example [default: 3]")] = None,
+    label: Annotated[
+        int | None, typer.Option(min=0, max=1, help="gold label to rationalize (default: the minority class)")
+    ] = None,
+    all_discarded: Annotated[bool, typer.Option("--all-discarded", help="every discarded example")] = False,
+    engine: Annotated[str | None, typer.Option(help="teacher engine URI (default: the run's)")] = None,
+    structured_output: Annotated[str | None, typer.Option(help="none | json | regex (default: the run's)")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="max new tokens per trial (default: the run's)")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N chosen examples")] = None,
+) -> None:
+    """Give the teacher the gold label of discarded examples as a hint and ask why it holds, up to K' trials each,
+    journaled in RUN_DIR/rationalized.jsonl; rerun to resume. Recovered rows are marked `rationalized`."""
+    from curate.rationalize.run import run_rationalize
+
+    overrides = config_overrides(k=k, engine=engine, structured_output=structured_output, max_tokens=max_tokens)
+    with exit_on_bad_input():
+        if label is not None and all_discarded:
+            raise ValueError("give --label or --all-discarded, not both")
+        code = run_rationalize(run_dir, overrides, label, all_discarded, limit, console)
+    raise typer.Exit(code)
+
+
 ShareMargin = Annotated[
     float,
     typer.Option(
@@ -142,15 +167,19 @@ def review_push_cmd(
     annotators: Annotated[
         int, typer.Option(min=1, help="submitted responses each record needs (set when the queue is created)")
     ] = 1,
+    rationalized: Annotated[
+        bool, typer.Option("--rationalized", help="the discarded examples `curate rationalize` recovered")
+    ] = False,
 ) -> None:
     """Create or reuse a review queue and add the discarded examples it does not hold yet."""
     with exit_on_bad_input(), progress_bar(console, transient=True) as progress:
         if label is not None and all_discarded:
             raise ValueError("give --label or --all-discarded, not both")
-        result = push(run_dir, label, all_discarded, workspace, dataset, annotators, progress)
+        result = push(run_dir, label, all_discarded, workspace, dataset, annotators, progress, rationalized)
     which = "all classes" if result.label is None else f"label {result.label}"
+    kind = "rationalized" if result.rationalized else "discarded"
     console.print(
-        f"{result.discarded} discarded examples ({which}); {result.added} added to"
+        f"{result.discarded} {kind} examples ({which}); {result.added} added to"
         f" {result.workspace}/{result.dataset}, {result.discarded - result.added} already there"
     )
 
@@ -208,6 +237,13 @@ def publish_cmd(
     push_to_hub: Annotated[
         str | None, typer.Option("--push-to-hub", help="then upload to this Hub dataset repo")
     ] = None,
+    include: Annotated[
+        list[IncludedRows] | None,
+        typer.Option(
+            "--include",
+            help="also publish these rows: rationalized (`curate rationalize`, the teacher given the gold label)",
+        ),
+    ] = None,
 ) -> None:
     """Write train/validation (explanations, targets, provenance) and test (gold labels) as an immutable version."""
     from datasets import disable_progress_bars
@@ -228,6 +264,7 @@ def publish_cmd(
             share_margin=share_margin,
             cards_dir=cards_dir,
             license=CardLicense(license=license, license_name=license_name, license_link=license_link),
+            include=include or [],
         )
         published = publish(request, progress)
     for note in published.notes:
@@ -313,6 +350,7 @@ def versions_pull_cmd(
 
 app.command("generate")(generate_cmd)
 app.command("decide")(decide_cmd)
+app.command("rationalize")(rationalize_cmd)
 app.command("stats")(stats_cmd)
 app.add_typer(review_app, name="review")
 app.command("publish")(publish_cmd)
