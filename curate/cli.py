@@ -51,7 +51,7 @@ def generate_cmd(
     base_seed: Annotated[int | None, typer.Option("--seed", help="base of the per-trial seeds")] = None,
     batch_size: Annotated[int | None, typer.Option()] = None,
     concurrency: Annotated[int | None, typer.Option(help="requests in flight (openai)")] = None,
-    limit: Annotated[int | None, typer.Option(help="only the first N examples")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N examples (at least 1)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print counts and token budget, write nothing")] = False,
 ) -> None:
     """Ask the teacher for explanations, up to K trials per example, journaling every trial."""
