@@ -19,6 +19,7 @@ from curate.stats.compute import compute_report
 from curate.stats.render import comparison, rich_table, sections, write_report
 from schemas.config import GenerateConfig, validated_config
 from schemas.exits import exit_on_bad_input
+from schemas.files import check_output_folder
 from schemas.inputs import resolve_inputs
 from schemas.integrity import DEFAULT_SHARE_MARGIN
 from schemas.manifest import IncludedRows
@@ -69,6 +70,7 @@ def generate_cmd(
         concurrency=concurrency,
     )
     with exit_on_bad_input():
+        check_output_folder(out)
         if config is None and (out / RUN_JSON).is_file():
             stored = read_run_info(out).config.model_dump(mode="json", exclude_none=True)
             nested = {**stored.get("sampling", {}), **overrides.pop("sampling", {})}

@@ -6,6 +6,9 @@ from enum import IntEnum
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+from schemas.redact import redact
 
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -20,7 +23,7 @@ class ExitCode(IntEnum):
 
 def fail(message: str) -> typer.Exit:
     """Print `error: message` to stderr and return the exit (raise it) with code BAD_INPUT."""
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {escape(redact(message))}", highlight=False)
     return typer.Exit(ExitCode.BAD_INPUT)
 
 

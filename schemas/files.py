@@ -27,6 +27,18 @@ def process_umask() -> int:
     return current
 
 
+def staging_folder(target: Path) -> Path:
+    """A new hidden folder beside `target` to fill and rename into place, with the mode of a plain `mkdir`."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        staging = target.parent / f".{target.name}.{secrets.token_hex(4)}"
+        try:
+            staging.mkdir()
+            return staging
+        except FileExistsError:
+            continue
+
+
 def follow_umask(*paths: Path) -> None:
     """Give files another library wrote privately (safetensors: 600) the mode of a plain new file, 0o666 & ~umask."""
     mode = 0o666 & ~process_umask()

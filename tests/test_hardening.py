@@ -226,3 +226,32 @@ def test_evaluate_run_names_an_out_that_is_a_file(two_epochs, tmp_path, monkeypa
     args = ["run", "--checkpoint", str(run / "epoch-1"), "--dataset", str(version), "--split", "validation"]
     result = runner.invoke(evaluate_app, [*args, "--out", str(out)])
     assert result.exit_code == 2 and f"{out} is a file, not a folder" in " ".join(result.output.split())
+
+
+def test_generate_and_train_name_an_out_that_is_a_file(tmp_path: Path) -> None:
+    from train.cli import app as train_app
+
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    demo = write_demo_csv(tmp_path / "demo.csv")
+    generate = runner.invoke(curate_app, ["generate", "--input", str(demo), "--out", str(taken), "--dry-run"])
+    version = toy_version(tmp_path / "registry")
+    train = runner.invoke(train_app, ["run", "--dataset", str(version), "--model", "x", "--out", str(taken)])
+    for result in (generate, train):
+        assert result.exit_code == 2 and f"{taken} is a file, not a folder" in " ".join(result.output.split())
+    assert taken.read_text() == "x"
+
+
+def test_an_unreachable_argilla_url_with_credentials_is_named_without_them(monkeypatch) -> None:
+    import socket
+
+    from curate.review.server import ReviewServerError, connect
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("ARGILLA_API_URL", f"http://owner:pass-0123456789@127.0.0.1:{port}")
+    monkeypatch.setenv("ARGILLA_API_KEY", "owner.key-0123456789")
+    with pytest.raises(ReviewServerError, match="cannot reach Argilla") as err:
+        connect()
+    assert "pass-0123456789" not in str(err.value) and f"127.0.0.1:{port}" in str(err.value)

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from schemas.default_model import resolve_model_path
 from schemas.exits import exit_on_bad_input
+from schemas.files import check_output_folder
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(soft_wrap=True, stderr=True)
@@ -45,6 +46,7 @@ def run_cmd(
     from train.loop import train_run
 
     with exit_on_bad_input():
+        check_output_folder(out)
         cfg = build_train_config(config, overrides or [])
         train_run(cfg, dataset, resolve_model_path(model), out, resume_from)
     console.print(f"done: checkpoints in {out}")

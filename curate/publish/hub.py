@@ -4,11 +4,11 @@ pull one back into the registry after checking its hashes."""
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from curate.publish.versions import check_name, version_key
 from schemas.dataset_version import CARD, MANIFEST, PARQUET_DIR, check_hashes, parquet_splits, read_manifest
+from schemas.files import staging_folder
 from schemas.manifest import DatasetManifest
 
 UPLOADED = [f"{PARQUET_DIR}/*.parquet", CARD, MANIFEST]
@@ -85,8 +85,7 @@ def checked_hub_layout(folder: Path) -> DatasetManifest:
 
 def copy_hub_layout(folder: Path, target: Path) -> None:
     """Copy the Hub layout's files into `target` atomically (a staging folder beside it, renamed into place)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = staging_folder(target)
     try:
         (staging / PARQUET_DIR).mkdir()
         for path in [*sorted((folder / PARQUET_DIR).glob("*.parquet")), folder / CARD, folder / MANIFEST]:

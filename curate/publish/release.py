@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ from schemas.dataset_version import (
     read_manifest,
     rows_sha256,
 )
-from schemas.files import atomic_write_bytes
+from schemas.files import atomic_write_bytes, staging_folder
 from schemas.integrity import DEFAULT_SHARE_MARGIN
 from schemas.manifest import DatasetManifest, IncludedRows, Integrity, ReviewSummary, SplitInfo, tool_version
 from schemas.task import TaskSpec
@@ -195,8 +194,7 @@ def publish(request: PublishRequest, progress: Progress) -> Published:
         rationalization=rationalization_summary(request.run_dir, frames, request.include),
     )
     card = render_card(manifest, frames, report, task, request.license, examples)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{request.version}.", dir=target.parent))
+    staging = staging_folder(target)
     try:
         write_version(staging, data, manifest, card, progress)
         os.rename(staging, target)

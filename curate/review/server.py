@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import httpx
 
+from schemas.redact import redact
+
 
 class ReviewServerError(ValueError):
     """Argilla is not configured, not reachable, or refused the key; the message says how to fix it."""
@@ -27,10 +29,10 @@ def connect():
     try:
         return rg.Argilla(api_url=url, api_key=key, retries=0)
     except httpx.TransportError as err:
-        raise ReviewServerError(f"cannot reach Argilla at {url} ({type(err).__name__}): {START_HINT}") from None
+        raise ReviewServerError(f"cannot reach Argilla at {redact(url)} ({type(err).__name__}): {START_HINT}") from None
     except ArgillaCredentialsError:
         raise ReviewServerError(
-            f"Argilla at {url} rejected ARGILLA_API_KEY: use the API key of an owner or admin user"
+            f"Argilla at {redact(url)} rejected ARGILLA_API_KEY: use the API key of an owner or admin user"
         ) from None
 
 
@@ -43,5 +45,5 @@ def server_errors(url: str) -> Iterator[None]:
         yield
     except (ArgillaError, httpx.HTTPError) as err:
         raise ReviewServerError(
-            f"Argilla at {url} failed: {err}. A 403 means the key's user is not an owner or admin"
+            f"Argilla at {redact(url)} failed: {redact(str(err))}. A 403 means the key's user is not an owner or admin"
         ) from None
