@@ -17,14 +17,11 @@ REJECTED = "rejected.parquet"
 ENGINE_LOG = "engine.log"  # what the engine logs or prints (vLLM), kept off the terminal
 
 
-class RunInfo(Strict):
-    """`run.json`: the config a run was started with and where it stands."""
+class StageRecord(Strict):
+    """What a teacher stage (generate, rationalize) records: its config, teacher, where it stands, when."""
 
     config: GenerateConfig
     config_hash: str
-    task_spec: dict[str, Any]
-    task_spec_hash: str
-    inputs: dict[str, str]
     model_id: str
     status: Literal["running", "done", "partial"] = "running"
     counts: dict[str, int] = {}
@@ -33,10 +30,23 @@ class RunInfo(Strict):
     tool_version: str
 
 
+class RunInfo(StageRecord):
+    """`run.json`: the config, task and inputs a run was started with and where it stands."""
+
+    task_spec: dict[str, Any]
+    task_spec_hash: str
+    inputs: dict[str, str]
+
+
+def write_record(path: Path, record: StageRecord) -> None:
+    """Save a stage record atomically, stamping `updated_at`."""
+    record.updated_at = time.time()
+    atomic_write_bytes(path, record.model_dump_json(indent=2).encode())
+
+
 def write_run_info(run_dir: Path, info: RunInfo) -> None:
-    """Save `run.json` atomically, stamping `updated_at`."""
-    info.updated_at = time.time()
-    atomic_write_bytes(run_dir / RUN_JSON, info.model_dump_json(indent=2).encode())
+    """Save `run.json`."""
+    write_record(run_dir / RUN_JSON, info)
 
 
 def read_run_info(run_dir: Path) -> RunInfo:

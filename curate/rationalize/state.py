@@ -1,34 +1,21 @@
 """What a rationalization leaves in the run directory: its journal, its record, and its outcomes as polars frames."""
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 
 from curate.generation.outcomes import example_outcomes, read_trials
-from schemas.base import Strict
-from schemas.config import GenerateConfig
-from schemas.files import atomic_write_bytes
+from curate.generation.run_dir import StageRecord, write_record
 
 RATIONALIZED = "rationalized.jsonl"  # Trial rows of kind `rationalize`, apart from generate's trials.jsonl
 RATIONALIZE_JSON = "rationalize.json"
 PROVENANCE = "rationalized"
 
 
-class RationalizeInfo(Strict):
+class RationalizeInfo(StageRecord):
     """`rationalize.json`: the config rationalization trials are asked with (K' as `k`) and where they stand."""
-
-    config: GenerateConfig
-    config_hash: str
-    model_id: str
-    status: Literal["running", "done", "partial"] = "running"
-    counts: dict[str, int] = {}
-    created_at: float
-    updated_at: float
-    tool_version: str
 
 
 @dataclass(frozen=True)
@@ -42,9 +29,8 @@ class Rationalization:
 
 
 def write_rationalize_info(run_dir: Path, info: RationalizeInfo) -> None:
-    """Save `rationalize.json` atomically, stamping `updated_at`."""
-    info.updated_at = time.time()
-    atomic_write_bytes(Path(run_dir) / RATIONALIZE_JSON, info.model_dump_json(indent=2).encode())
+    """Save `rationalize.json`."""
+    write_record(Path(run_dir) / RATIONALIZE_JSON, info)
 
 
 def read_rationalize_info(run_dir: Path) -> RationalizeInfo | None:
