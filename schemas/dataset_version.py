@@ -12,7 +12,8 @@ MANIFEST = "manifest.json"
 CARD = "README.md"  # the Hugging Face data card
 ARROW_DIR = "arrow"
 PARQUET_DIR = "parquet"
-VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")  # semver: no leading zeros
+NUMBERS = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")
 
 
 def rows_sha256(rows: list[dict]) -> str:
@@ -25,18 +26,22 @@ def rows_sha256(rows: list[dict]) -> str:
 
 
 def version_key(version: str) -> tuple[int, int, int]:
-    """Semver ordering key; ValueError for anything but X.Y.Z."""
-    match = VERSION.match(version)
-    if not match:
-        raise ValueError(f"version {version!r} is not X.Y.Z (three numbers, e.g. 1.0.0)")
-    return tuple(int(part) for part in match.groups())
+    """Semver ordering key; ValueError for anything but canonical X.Y.Z (one spelling per number: no leading zeros)."""
+    match = VERSION.fullmatch(version)
+    if match:
+        return tuple(int(part) for part in match.groups())
+    numbers = NUMBERS.fullmatch(version)
+    if numbers:
+        canonical = ".".join(str(int(part)) for part in numbers.groups())
+        raise ValueError(f"version {version!r} has a leading zero: write it {canonical} (numbers have one spelling)")
+    raise ValueError(f"version {version!r} is not X.Y.Z (three numbers, e.g. 1.0.0)")
 
 
 def published_versions(name_dir: Path) -> list[str]:
     """The versions published in a dataset's folder `REGISTRY/NAME`, oldest first."""
     if not Path(name_dir).is_dir():
         return []
-    found = [p.name for p in Path(name_dir).iterdir() if VERSION.match(p.name) and (p / MANIFEST).is_file()]
+    found = [p.name for p in Path(name_dir).iterdir() if VERSION.fullmatch(p.name) and (p / MANIFEST).is_file()]
     return sorted(found, key=version_key)
 
 

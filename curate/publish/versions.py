@@ -7,12 +7,12 @@ from schemas.base import Strict
 from schemas.dataset_version import load_version, published_versions, read_manifest, version_key
 from schemas.manifest import DatasetManifest
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def check_name(name: str) -> str:
     """A dataset name usable as a folder name; ValueError otherwise."""
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise ValueError(f"dataset name {name!r}: use letters, digits, '.', '_' and '-' (no slashes or spaces)")
     return name
 
