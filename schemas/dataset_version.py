@@ -81,6 +81,45 @@ def parquet_splits(version_dir: Path, manifest: DatasetManifest):
     return DatasetDict(data)
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in chunks."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def files_sha256(version_dir: Path) -> dict[str, str]:
+    """sha256 of every file in a version folder but its manifest, by POSIX path relative to the folder."""
+    root = Path(version_dir)
+    paths = [p for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root) != Path(MANIFEST)]
+    return {p.relative_to(root).as_posix(): file_sha256(p) for p in paths}
+
+
+def expected_files(version_dir: Path, manifest: DatasetManifest) -> dict[str, str]:
+    """The recorded files this copy must hold: all of them, or in the Hub's layout (no `arrow/`) all but Arrow's."""
+    if (Path(version_dir) / ARROW_DIR).is_dir():
+        return manifest.files
+    return {path: digest for path, digest in manifest.files.items() if not path.startswith(f"{ARROW_DIR}/")}
+
+
+def check_files(version_dir: Path, manifest: DatasetManifest) -> None:
+    """ValueError naming the first recorded file missing or changed since publishing (versions published before file
+    hashes record none: their row hashes are checked instead)."""
+    for path, digest in expected_files(version_dir, manifest).items():
+        file = Path(version_dir) / path
+        if not file.is_file():
+            raise ValueError(
+                f"{version_dir}: {path} (recorded in the {MANIFEST}) is missing: copy the whole version folder, or"
+                " pull it again with `curate versions pull`"
+            )
+        actual = file_sha256(file)
+        if actual != digest:
+            raise ValueError(
+                f"{version_dir}: {path} sha256 {actual[:12]} does not match the manifest's {digest[:12]}: the file was"
+                " modified after publishing; restore the version folder from where it was published (or `curate"
+                " versions pull` it again), or republish the changed data as a new version"
+            )
+
+
 def check_hashes(version_dir: Path, data, manifest: DatasetManifest) -> None:
     """ValueError unless every split of the manifest is in `data` with the recorded content hash."""
     for split, info in manifest.splits.items():
@@ -96,8 +135,9 @@ def check_hashes(version_dir: Path, data, manifest: DatasetManifest) -> None:
 
 def load_version(version_dir: Path):
     """The version's `datasets.DatasetDict` and manifest, from `arrow/` or else the Hub layout's `parquet/`;
-    ValueError when neither is there or a content hash does not match."""
+    ValueError when neither is there or a file or content hash does not match."""
     manifest = read_manifest(version_dir)
+    check_files(version_dir, manifest)
     if (Path(version_dir) / ARROW_DIR).is_dir():
         data = arrow_splits(version_dir)
     elif (Path(version_dir) / PARQUET_DIR).is_dir():

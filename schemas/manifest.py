@@ -89,3 +89,6 @@ class DatasetManifest(Strict):
     integrity: Integrity | None = Field(None, description="None in versions published before the checks existed")
     include: list[IncludedRows] = Field([], description="row kinds published on request (--include)")
     rationalization: RationalizationSummary | None = Field(None, description="None unless rationalized rows were")
+    files: dict[str, str] = Field(
+        {}, description="sha256 of every file in the version folder but this manifest, by relative path (none before)"
+    )

@@ -168,7 +168,7 @@ def test_versions_pull_of_a_modified_folder_exits_2_and_writes_nothing(tmp_path:
     train.with_columns(label=1 - pl.col("label")).write_parquet(hub / "parquet" / "train.parquet")
     result = invoke("versions", "pull", hub, "--registry", tmp_path / "elsewhere")
     assert result.exit_code == 2
-    assert "split 'train' hash" in result.output and "does not match the manifest" in result.output
+    assert "parquet/train.parquet sha256" in result.output and "does not match the manifest" in result.output
     assert not (tmp_path / "elsewhere").exists()
     other = hub_copy(published, tmp_path / "other")
     manifest = published / "manifest.json"  # the registry already holds cf 1.0.0, here with other hashes

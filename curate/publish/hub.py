@@ -7,7 +7,15 @@ import shutil
 from pathlib import Path
 
 from curate.publish.versions import check_name, version_key
-from schemas.dataset_version import CARD, MANIFEST, PARQUET_DIR, check_hashes, parquet_splits, read_manifest
+from schemas.dataset_version import (
+    CARD,
+    MANIFEST,
+    PARQUET_DIR,
+    check_files,
+    check_hashes,
+    parquet_splits,
+    read_manifest,
+)
 from schemas.files import staging_folder
 from schemas.manifest import DatasetManifest
 
@@ -27,12 +35,13 @@ def push_version(version_dir: Path, repo: str, private: bool = True) -> str:
     """Upload Parquet files, card and manifest to dataset repo `repo`, then tag that commit `X.Y.Z`.
 
     The card's YAML `configs` maps each split to its Parquet file, so `load_dataset(repo, revision=X.Y.Z)` works.
-    A version tag that already exists is refused before anything is uploaded.
+    A version whose files or splits do not match its manifest, or whose tag already exists, is refused before
+    anything is uploaded.
     """
     from huggingface_hub import HfApi
 
     check_online()
-    manifest = read_manifest(version_dir)
+    manifest = checked_hub_layout(version_dir)
     api = HfApi()
     api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
     tags = {ref.name for ref in api.list_repo_refs(repo, repo_type="dataset").tags}
@@ -75,10 +84,12 @@ def hub_snapshot(source: str) -> Path:
 
 
 def checked_hub_layout(folder: Path) -> DatasetManifest:
-    """The manifest of a folder in the Hub's layout whose Parquet splits all match its hashes; ValueError otherwise."""
+    """The manifest of a folder in the Hub's layout whose files and Parquet splits all match its hashes; ValueError
+    otherwise."""
     manifest = read_manifest(folder)
     check_name(manifest.name)
     version_key(manifest.version)
+    check_files(folder, manifest)
     check_hashes(folder, parquet_splits(folder, manifest), manifest)
     return manifest
 
@@ -99,7 +110,8 @@ def copy_hub_layout(folder: Path, target: Path) -> None:
 
 def pull_version(source: str, registry: Path) -> tuple[Path, bool]:
     """Copy a version in the Hub's layout (a folder, or Hub repo `REPO[@REVISION]`) to REGISTRY/NAME/X.Y.Z after
-    checking every split's hash; returns the folder and whether it was written (False: already there, same hashes)."""
+    checking every file's and split's hash; returns the folder and whether it was written (False: already there,
+    same hashes)."""
     folder = Path(source) if Path(source).is_dir() else hub_snapshot(source)
     manifest = checked_hub_layout(folder)
     target = Path(registry) / manifest.name / manifest.version

@@ -31,6 +31,7 @@ from schemas.dataset_version import (
     MANIFEST,
     PARQUET_DIR,
     check_hashes,
+    files_sha256,
     load_version,
     parquet_splits,
     read_manifest,
@@ -98,7 +99,8 @@ def refuse_existing(request: PublishRequest) -> Path:
 
 
 def write_version(staging: Path, data, manifest: DatasetManifest, card: str, progress: Progress) -> None:
-    """Arrow, Parquet, manifest and card into a staging folder, then check it loads back with the same hashes."""
+    """Arrow, Parquet, card and a manifest with every file's hash into a staging folder, then check it loads back
+    with the same hashes."""
     bar = progress.add_task("writing arrow", total=len(data) + 2)
     empty = {split: 1 for split, dataset in data.items() if len(dataset) == 0}  # else 0 shards: unloadable
     data.save_to_disk(str(staging / ARROW_DIR), num_shards=empty)
@@ -106,8 +108,9 @@ def write_version(staging: Path, data, manifest: DatasetManifest, card: str, pro
     for split, dataset in data.items():
         progress.update(bar, advance=1, description=f"writing parquet: {split}")
         dataset.to_parquet(str(staging / PARQUET_DIR / f"{split}.parquet"))
-    (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     (staging / CARD).write_text(card)
+    manifest = manifest.model_copy(update={"files": files_sha256(staging)})
+    (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     progress.update(bar, advance=1, description="checking it loads back")
     load_version(staging)
     check_hashes(staging, parquet_splits(staging, manifest), manifest)
