@@ -12,7 +12,7 @@ from curate.generation.run_dir import RUN_JSON, read_run_info
 from curate.publish.card import CardLicense
 from curate.publish.hub import check_online, pull_version, push_version
 from curate.publish.release import PublishRequest, card_path, publish
-from curate.publish.versions import check_name, diff_versions, list_versions, version_key
+from curate.publish.versions import check_name, diff_versions, list_versions, remove_unfinished, version_key
 from curate.review.merge import describe
 from curate.review.queue import DEFAULT_WORKSPACE, REVIEWS, pull, push
 from curate.stats.compute import compute_report
@@ -269,6 +269,8 @@ def publish_cmd(
             include=include or [],
         )
         published = publish(request, progress)
+    for line in published.removed:
+        console.print(line, highlight=False)
     for note in published.notes:
         console.print(f"[yellow]warning:[/yellow] {note}", highlight=False)
     console.print(f"published {published.target} (card: {card_path(request)})")
@@ -283,6 +285,8 @@ def versions_list_cmd(
 ) -> None:
     """Every published version of NAME with its parent, splits and review rounds."""
     with exit_on_bad_input():
+        for line in remove_unfinished(registry / check_name(name)):
+            console.print(line, highlight=False)
         manifests = list_versions(registry, name)
         if not manifests:
             raise ValueError(f"no published versions of {name!r} under {registry}")
@@ -346,8 +350,10 @@ def versions_pull_cmd(
     """Copy a version in the Hub's layout (Parquet, card, manifest) into REGISTRY/NAME/X.Y.Z once every split's hash
     matches its manifest; a mismatch writes nothing."""
     with exit_on_bad_input():
-        target, written = pull_version(source, registry)
-    console.print(f"{'pulled' if written else 'already there, same hashes:'} {source} -> {target}")
+        pulled = pull_version(source, registry)
+    for line in pulled.removed:
+        console.print(line, highlight=False)
+    console.print(f"{'pulled' if pulled.written else 'already there, same hashes:'} {source} -> {pulled.target}")
 
 
 app.command("generate")(generate_cmd)

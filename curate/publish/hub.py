@@ -4,9 +4,10 @@ pull one back into the registry after checking its hashes."""
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from curate.publish.versions import check_name, version_key
+from curate.publish.versions import check_name, filling, remove_unfinished, version_key
 from schemas.dataset_version import (
     CARD,
     MANIFEST,
@@ -98,29 +99,40 @@ def copy_hub_layout(folder: Path, target: Path) -> None:
     """Copy the Hub layout's files into `target` atomically (a staging folder beside it, renamed into place)."""
     staging = staging_folder(target)
     try:
-        (staging / PARQUET_DIR).mkdir()
-        for path in [*sorted((folder / PARQUET_DIR).glob("*.parquet")), folder / CARD, folder / MANIFEST]:
-            if path.is_file():
-                shutil.copy2(path, staging / path.relative_to(folder))
-        os.rename(staging, target)
+        with filling(staging):
+            (staging / PARQUET_DIR).mkdir()
+            for path in [*sorted((folder / PARQUET_DIR).glob("*.parquet")), folder / CARD, folder / MANIFEST]:
+                if path.is_file():
+                    shutil.copy2(path, staging / path.relative_to(folder))
+            os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def pull_version(source: str, registry: Path) -> tuple[Path, bool]:
+@dataclass
+class Pulled:
+    """Where a pulled version is, whether it was written (False: already there, same hashes), and the unfinished
+    publishes or pulls removed beside it."""
+
+    target: Path
+    written: bool
+    removed: list[str]
+
+
+def pull_version(source: str, registry: Path) -> Pulled:
     """Copy a version in the Hub's layout (a folder, or Hub repo `REPO[@REVISION]`) to REGISTRY/NAME/X.Y.Z after
-    checking every file's and split's hash; returns the folder and whether it was written (False: already there,
-    same hashes)."""
+    checking every file's and split's hash."""
     folder = Path(source) if Path(source).is_dir() else hub_snapshot(source)
     manifest = checked_hub_layout(folder)
     target = Path(registry) / manifest.name / manifest.version
+    removed = remove_unfinished(target.parent)
     if (target / MANIFEST).is_file():
         if read_manifest(target).splits != manifest.splits:
             raise ValueError(
                 f"{target} already holds {manifest.name} {manifest.version} with other content: versions are"
                 " immutable; pull into another --registry, or publish the change as a new version"
             )
-        return target, False
+        return Pulled(target, False, removed)
     copy_hub_layout(folder, target)
-    return target, True
+    return Pulled(target, True, removed)

@@ -21,7 +21,7 @@ from curate.publish.rows import (
     split_frames,
     test_rows,
 )
-from curate.publish.versions import check_name, parent_version, version_key
+from curate.publish.versions import check_name, filling, parent_version, remove_unfinished, version_key
 from curate.review.merge import decisions_sha256
 from curate.stats.compute import compute_report
 from schemas.base import Strict
@@ -62,10 +62,12 @@ class PublishRequest(Strict):
 
 @dataclass
 class Published:
-    """A written version and what publish reports about it (class warnings, an allowed overlap, unmerged reviews)."""
+    """A written version, what publish reports about it (class warnings, an allowed overlap, unmerged reviews) and
+    the unfinished publishes it removed."""
 
     target: Path
     notes: list[str]
+    removed: list[str]
 
 
 def to_dataset_dict(frames: dict[str, pl.DataFrame], task: TaskSpec):
@@ -149,6 +151,7 @@ def review_rounds(name_dir: Path, parent: DatasetManifest | None, review: Review
 def publish(request: PublishRequest, progress: Progress) -> Published:
     """Build, check, hash and write the version folder atomically (a staging folder renamed into place)."""
     target = refuse_existing(request)
+    removed = remove_unfinished(target.parent)
     check_license(request.license)
     info = read_run_info(request.run_dir)
     task = TaskSpec.model_validate(info.task_spec)
@@ -199,11 +202,12 @@ def publish(request: PublishRequest, progress: Progress) -> Published:
     card = render_card(manifest, frames, report, task, request.license, examples)
     staging = staging_folder(target)
     try:
-        write_version(staging, data, manifest, card, progress)
-        os.rename(staging, target)
+        with filling(staging):
+            write_version(staging, data, manifest, card, progress)
+            os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     request.cards_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(card_path(request), card.encode())
-    return Published(target, notes(overlap, warnings, request.run_dir, request.reviews))
+    return Published(target, notes(overlap, warnings, request.run_dir, request.reviews), removed)
