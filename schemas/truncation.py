@@ -1,7 +1,7 @@
 """`TaskSpec.max_input_tokens` counts tokens of the rendered document; fit a document into it by cutting only the
 task's truncate field. Every stage (curate's engines, train, evaluate) measures with the same counters."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from schemas.example import Example
@@ -16,6 +16,8 @@ class TokenCounter(Protocol):
 
     def count(self, text: str) -> int: ...
 
+    def count_many(self, texts: Sequence[str]) -> list[int]: ...
+
     def truncate(self, text: str, max_tokens: int) -> str: ...
 
 
@@ -27,6 +29,13 @@ class TokenizerCounter:
 
     def count(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """`count` of every text in one tokenizer call (a fast tokenizer encodes the batch in parallel)."""
+        if not texts:
+            return []
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_attention_mask=False)
+        return [len(ids) for ids in encoded["input_ids"]]
 
     def truncate(self, text: str, max_tokens: int) -> str:
         if max_tokens <= 0:
@@ -48,13 +57,26 @@ def fit_fields(
     total = count(document)
     if total <= max_tokens:
         return document, False
+    return cut_to_fit(fields, task, total, count, cut, max_tokens), True
+
+
+def cut_to_fit(
+    fields: Mapping[str, str],
+    task: TaskSpec,
+    total: int,
+    count: Callable[[str], int],
+    cut: Callable[[str, int], str],
+    max_tokens: int,
+) -> str:
+    """The document of `fields` (whose rendering counts `total` tokens, over `max_tokens`) with its truncate field
+    cut until the whole document fits, or emptied."""
     field = fields[task.truncate_field]
     budget = max_tokens - (total - count(field))
     while True:  # tokens can merge across the field's edges: shrink by the excess until the whole document fits
         document = task.render_document({**fields, task.truncate_field: cut(field, max(budget, 0))})
         excess = count(document) - max_tokens
         if excess <= 0 or budget <= 0:
-            return document, True
+            return document
         budget -= excess
 
 
@@ -63,3 +85,15 @@ def fit_document(
 ) -> tuple[str, bool]:
     """An example's document within the task's `max_input_tokens`, and whether its truncate field was cut."""
     return fit_fields(example.fields, task, count, cut, task.max_input_tokens)
+
+
+def fit_documents(examples: Sequence[Example], task: TaskSpec, counter: TokenCounter) -> list[tuple[str, bool]]:
+    """`fit_document` of every example, counting all documents in one batched call and cutting only those over."""
+    documents = [task.render_document(example.fields) for example in examples]
+    limit = task.max_input_tokens
+    return [
+        (document, False)
+        if total <= limit
+        else (cut_to_fit(example.fields, task, total, counter.count, counter.truncate, limit), True)
+        for example, document, total in zip(examples, documents, counter.count_many(documents), strict=True)
+    ]

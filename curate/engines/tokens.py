@@ -1,6 +1,7 @@
 """Token counting, truncation and chat-prompt ids shared by the engines (the exact counter lives in schemas)."""
 
 import math
+from collections.abc import Sequence
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
@@ -15,6 +16,9 @@ class CharEstimateCounter:
 
     def count(self, text: str) -> int:
         return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        return [self.count(text) for text in texts]
 
     def truncate(self, text: str, max_tokens: int) -> str:
         return text[: max(max_tokens, 0) * CHARS_PER_TOKEN]
