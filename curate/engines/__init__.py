@@ -5,6 +5,7 @@ from pathlib import Path
 from curate.engines.base import Constraint, Engine, EngineError, GenerationRequest, GenerationResult, trial_seed
 from schemas.default_model import DEFAULT_MODEL_ID, resolve_model_path
 from schemas.redact import redact, url_credentials
+from schemas.truncation import TokenCounter, TokenizerCounter
 
 __all__ = [
     "Constraint",
@@ -12,6 +13,7 @@ __all__ = [
     "EngineError",
     "GenerationRequest",
     "GenerationResult",
+    "open_counter",
     "open_engine",
     "trial_seed",
 ]
@@ -48,6 +50,18 @@ def check_no_credentials(base_url: str) -> None:
         )
 
 
+def engine_kind(uri: str) -> tuple[str, str]:
+    """(scheme, rest) of a well-formed engine URI; anything else is an EngineError listing the accepted forms."""
+    scheme, _, rest = uri.partition(":")
+    base_url, _, model = rest.partition("#")
+    if scheme in ("hf", "vllm") and rest:
+        return scheme, rest
+    if scheme == "openai" and base_url.startswith(("http://", "https://")) and model:
+        check_no_credentials(base_url)
+        return scheme, rest
+    raise EngineError(f"cannot parse the engine URI {redact(uri)!r}: use one of {ACCEPTED_FORMS}")
+
+
 def open_engine(
     uri: str,
     *,
@@ -59,21 +73,28 @@ def open_engine(
     """Create the engine a URI names; `tokenizer` overrides the model's (openai: enables exact token counts).
 
     `log_path`: a file for vLLM's logs and output instead of the terminal (the other engines print none)."""
-    scheme, _, rest = uri.partition(":")
-    if scheme == "hf" and rest:
+    scheme, rest = engine_kind(uri)
+    if scheme == "hf":
         from curate.engines.hf import HFEngine
 
         path, model_id = model_location(rest)
         return HFEngine(path, uri=uri, model_id=model_id, batch_size=batch_size, tokenizer=tokenizer)
-    if scheme == "vllm" and rest:
+    if scheme == "vllm":
         from curate.engines.vllm import VLLMEngine
 
         path, model_id = model_location(rest)
         return VLLMEngine(path, uri=uri, model_id=model_id, tokenizer=tokenizer, log_path=log_path)
-    base_url, _, model = rest.partition("#")
-    if scheme == "openai" and base_url.startswith(("http://", "https://")) and model:
-        from curate.engines.openai import OpenAIEngine
+    from curate.engines.openai import OpenAIEngine
 
-        check_no_credentials(base_url)
-        return OpenAIEngine(base_url, model, uri=uri, concurrency=concurrency, tokenizer=tokenizer)
-    raise EngineError(f"cannot parse the engine URI {redact(uri)!r}: use one of {ACCEPTED_FORMS}")
+    base_url, _, model = rest.partition("#")
+    return OpenAIEngine(base_url, model, uri=uri, concurrency=concurrency, tokenizer=tokenizer)
+
+
+def open_counter(uri: str, tokenizer: str | None = None) -> TokenCounter:
+    """The token counter the engine of `uri` would use, from a tokenizer alone: no weights, no server, no vLLM."""
+    from curate.engines.tokens import CharEstimateCounter, load_tokenizer
+
+    scheme, rest = engine_kind(uri)
+    if scheme == "openai" and not tokenizer:
+        return CharEstimateCounter()
+    return TokenizerCounter(load_tokenizer(tokenizer or model_location(rest)[0]))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from curate.engines import open_counter
 from curate.engines.base import Constraint, Engine, GenerationRequest, trial_seed
 from curate.generation.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
 from curate.generation.run_dir import ENGINE_LOG, TRIALS, RunInfo, read_run_info, write_run_info
@@ -23,7 +24,9 @@ from schemas.progress import progress_bar
 from schemas.task import BUILTIN_TASKS, TaskSpec, load_task
 from schemas.teacher_output import structured_output_regex, structured_output_schema
 from schemas.trial import Trial, TrialKind
-from schemas.truncation import fit_document
+from schemas.truncation import TokenCounter, fit_document, fit_documents
+
+DRY_RUN_CHUNK = 2048  # examples a dry run fits and counts per batched tokenizer call
 
 
 @dataclass
@@ -34,7 +37,7 @@ class Plan:
     task: TaskSpec
     inputs: dict[str, Path]
     examples: list[Example]
-    engine: Engine
+    engine: Engine | None  # None for a dry run: it needs the teacher's tokenizer only
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def anchored(config: GenerateConfig) -> GenerateConfig:
 def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Path, dry_run: bool = False) -> Plan:
     """Load task, inputs and engine, or raise InputError / EngineError / ValueError before writing any output.
 
-    The engine's log goes to RUN/engine.log (a dry run leaves it on the terminal)."""
+    The engine's log goes to RUN/engine.log; a dry run opens no engine."""
     task = load_task(config.task)
     config = anchored(config)
     if (run_dir / "run.json").exists():
@@ -122,7 +125,7 @@ def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Pa
         raise InputError("no --input given and the run directory is new: pass --input PATH")
     inputs = {split: path.resolve() for split, path in inputs.items()}
     examples = load_splits(inputs, task, input_mapping(task, config.columns))
-    return Plan(config, task, inputs, examples, open_teacher(config, None if dry_run else run_dir / ENGINE_LOG))
+    return Plan(config, task, inputs, examples, None if dry_run else open_teacher(config, run_dir / ENGINE_LOG))
 
 
 def open_teacher(config: GenerateConfig, log_path: Path | None) -> Engine:
@@ -257,18 +260,26 @@ def train_overlap(examples: list[Example]) -> str | None:
     )
 
 
-def dry_run_report(plan: Plan, active: list[Example], documents, console: Console) -> None:
-    """Counts and token budget of a run, without calling the teacher."""
+def planned_tokens(task: TaskSpec, active: list[Example], counter: TokenCounter) -> tuple[int, int]:
+    """(documents truncated, teacher prompt tokens of one round) of `active`, fitted and counted in batched chunks
+    that are not kept."""
+    truncated = prompt_tokens = 0
+    for start in range(0, len(active), DRY_RUN_CHUNK):
+        documents = fit_documents(active[start : start + DRY_RUN_CHUNK], task, counter)
+        truncated += sum(cut for _, cut in documents)
+        prompts = ["\n".join(m["content"] for m in task.teacher_messages(document)) for document, _ in documents]
+        prompt_tokens += sum(counter.count_many(prompts))
+    return truncated, prompt_tokens
+
+
+def dry_run_report(plan: Plan, active: list[Example], console: Console) -> None:
+    """Counts and token budget of a run, measured with the teacher's tokenizer alone (no engine is started)."""
     config = plan.config
-    prompt_tokens = sum(
-        plan.engine.count_tokens("\n".join(m["content"] for m in plan.task.teacher_messages(documents[ex.id][0])))
-        for ex in active
-    )
+    truncated, prompt_tokens = planned_tokens(plan.task, active, open_counter(config.engine, config.tokenizer))
     for split in plan.inputs:
         rows = [ex for ex in active if ex.split == split]
         positives = sum(ex.label == plan.task.positive_label for ex in rows)
         console.print(f"{split}: {len(rows)} examples ({positives} positive, {len(rows) - positives} negative)")
-    truncated = sum(documents[ex.id][1] for ex in active)
     console.print(f"documents truncated to {plan.task.max_input_tokens} tokens: {truncated}")
     console.print(
         f"teacher budget: {prompt_tokens} prompt tokens per round of every example; generated tokens between"
@@ -290,14 +301,14 @@ def run_generate(
     overlap = train_overlap(plan.examples)
     if overlap:
         console.print(f"[yellow]warning:[/yellow] {overlap}", highlight=False)
+    active = plan.examples[:limit] if limit else plan.examples
+    if dry_run:
+        dry_run_report(plan, active, console)
+        return ExitCode.DONE
     with plan.engine as engine:
         documents = {
             ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens) for ex in plan.examples
         }
-        active = plan.examples[:limit] if limit else plan.examples
-        if dry_run:
-            dry_run_report(plan, active, documents, console)
-            return ExitCode.DONE
         asking = generation_asking(plan, documents, constraint_for(config, plan.task, engine))
         info = start_run_dir(run_dir, plan, documents)
         slots = journaled_trials(plan, asking, active, run_dir / TRIALS, console)
