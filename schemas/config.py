@@ -11,7 +11,7 @@ from pydantic import Field, ValidationError
 from schemas.base import Strict
 from schemas.task import InputMapping
 
-__all__ = ["GenerateConfig", "InputMapping", "SamplingConfig", "load_yaml_config", "validated_config"]
+__all__ = ["GenerateConfig", "InputMapping", "SamplingConfig", "load_yaml_config", "merged", "validated_config"]
 
 ConfigModel = TypeVar("ConfigModel", bound=Strict)
 
@@ -57,13 +57,23 @@ def load_yaml_config(path: Path) -> dict[str, Any]:
     return data
 
 
+def merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`base` under `overrides`, nested mappings merged field by field (a `sampling:` block keeps the fields a flag
+    does not set)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        both_mappings = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both_mappings else value
+    return out
+
+
 def validated_config(
     model: type[ConfigModel], path: Path | None, overrides: dict[str, Any], what: str, keep_none: bool = False
 ) -> ConfigModel:
     """A config model from an optional YAML file plus overrides; ValueError names the file and field. An override of
     None means "flag not given" and keeps the file's value, unless `keep_none` (an explicit `key=null`)."""
     given = overrides if keep_none else {key: value for key, value in overrides.items() if value is not None}
-    data = {**(load_yaml_config(path) if path else {}), **given}
+    data = merged(load_yaml_config(path) if path else {}, given)
     try:
         return model.model_validate(data)
     except ValidationError as err:

@@ -28,7 +28,7 @@ from curate.rationalize.state import (
     read_rationalize_info,
     write_rationalize_info,
 )
-from schemas.config import GenerateConfig, validated_config
+from schemas.config import GenerateConfig, merged, validated_config
 from schemas.example import Example
 from schemas.exits import ExitCode
 from schemas.inputs import InputError
@@ -90,9 +90,7 @@ def rationalize_config(run_dir: Path, info: RunInfo, overrides: dict[str, Any]) 
     base = (stored.config if stored else info.config.model_copy(update={"k": DEFAULT_K})).model_dump(
         mode="json", exclude_none=True
     )
-    sampling = {**base.get("sampling", {}), **overrides.pop("sampling", {})}
-    merged = {**base, **overrides, "sampling": sampling}
-    config = anchored(validated_config(GenerateConfig, None, merged, "rationalize"))
+    config = anchored(validated_config(GenerateConfig, None, merged(base, overrides), "rationalize"))
     if stored and stored.config_hash != config.identity_hash():
         raise InputError(
             f"{run_dir} was rationalized with another config (changed: {changed_fields(stored.config, config)}):"
