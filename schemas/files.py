@@ -2,15 +2,23 @@
 
 Every file gets the mode of a plain `open(path, "w")`: 0o666 less the user's umask."""
 
+import fcntl
 import os
 import secrets
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Generic, TypeVar
 
 import polars as pl
 from pydantic import BaseModel, ValidationError
 
+from schemas.base import Strict
+
 Record = TypeVar("Record", bound=BaseModel)
+LOCK = ".lock"  # one writer per output folder: the holder's flock, with who holds it written inside
 
 
 def process_umask() -> int:
@@ -140,3 +148,66 @@ class Journal(Generic[Record]):
         if self.handle is not None:
             self.handle.close()
             self.handle = None
+
+
+class LockHolder(Strict):
+    """Who holds an output folder's lock: written into the lock file for the message a second writer gets."""
+
+    pid: int
+    host: str
+    command: str
+    started_at: float
+
+    def describe(self) -> str:
+        """`pid 12 on host (curate generate, since 2026-01-01 10:00:00)`."""
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at))
+        return f"pid {self.pid} on {self.host} ({self.command}, since {since})"
+
+
+def lock_holder(path: Path) -> str:
+    """What the lock file at `path` says about its holder (`another process` while it is being written)."""
+    try:
+        return LockHolder.model_validate_json(path.read_bytes()).describe()
+    except (OSError, ValidationError):
+        return "another process"
+
+
+def open_locked(path: Path) -> int | None:
+    """A descriptor of `path` holding its exclusive flock, or None when another process holds it."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        with suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        os.close(fd)  # the previous holder removed the file between our open and flock: lock the new one
+
+
+@contextmanager
+def folder_lock(folder: Path, command: str) -> Iterator[None]:
+    """Be the one writer of `folder` for the block (ValueError naming the holder otherwise); the OS drops the lock
+    when the holder dies. The lock file goes on release, and so does the folder when this call created it and the
+    block left it empty."""
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK
+    fd = open_locked(path)
+    if fd is None:
+        raise ValueError(
+            f"{folder} is in use by {lock_holder(path)}: wait for it to finish or stop it, or use another folder"
+        )
+    try:
+        holder = LockHolder(pid=os.getpid(), host=socket.gethostname(), command=command, started_at=time.time())
+        os.ftruncate(fd, 0)
+        os.write(fd, holder.model_dump_json().encode())
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        if created:
+            with suppress(OSError):  # not empty: the command wrote its outputs
+                folder.rmdir()
+        os.close(fd)
