@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curate.generation.run import run_generate
-from curate.generation.run_dir import RUN_JSON, read_run_info
+from curate.generation.run_dir import RUN_JSON, check_run_folder, read_run_info
 from curate.publish.card import CardLicense
 from curate.publish.hub import check_online, pull_version, push_version
 from curate.publish.release import PublishRequest, card_path, publish
@@ -17,9 +17,9 @@ from curate.review.merge import describe
 from curate.review.queue import DEFAULT_WORKSPACE, REVIEWS, pull, push
 from curate.stats.compute import compute_report
 from curate.stats.render import comparison, rich_table, sections, write_report
-from schemas.config import GenerateConfig, validated_config
+from schemas.config import GenerateConfig, merged, validated_config
 from schemas.exits import exit_on_bad_input
-from schemas.files import check_output_folder
+from schemas.files import check_output_folder, folder_lock
 from schemas.inputs import resolve_inputs
 from schemas.integrity import DEFAULT_SHARE_MARGIN
 from schemas.manifest import IncludedRows
@@ -71,13 +71,13 @@ def generate_cmd(
     )
     with exit_on_bad_input():
         check_output_folder(out)
-        if config is None and (out / RUN_JSON).is_file():
-            stored = read_run_info(out).config.model_dump(mode="json", exclude_none=True)
-            nested = {**stored.get("sampling", {}), **overrides.pop("sampling", {})}
-            overrides = {**stored, **overrides, "sampling": nested}
-        settings = validated_config(GenerateConfig, config, overrides, "generate")
-        resolved = resolve_inputs(inputs, split) if inputs else None
-        code = run_generate(settings, resolved, out, limit, dry_run, console)
+        check_run_folder(out)
+        with folder_lock(out, "curate generate"):
+            if config is None and (out / RUN_JSON).is_file():
+                overrides = merged(read_run_info(out).config.model_dump(mode="json", exclude_none=True), overrides)
+            settings = validated_config(GenerateConfig, config, overrides, "generate")
+            resolved = resolve_inputs(inputs, split) if inputs else None
+            code = run_generate(settings, resolved, out, limit, dry_run, console)
     raise typer.Exit(code)
 
 
@@ -88,7 +88,7 @@ def decide_cmd(
     """Re-judge every journaled trial with the current rules and rewrite the accepted/rejected tables."""
     from curate.generation.tables import redecide
 
-    with exit_on_bad_input():
+    with exit_on_bad_input(), folder_lock(run_dir, "curate decide"):
         changed, counts = redecide(run_dir, min_explanation_chars)
     console.print(
         f"{changed} trial statuses changed; {counts['accepted']} accepted, {counts['discarded']} discarded,"
@@ -116,7 +116,8 @@ def rationalize_cmd(
     with exit_on_bad_input():
         if label is not None and all_discarded:
             raise ValueError("give --label or --all-discarded, not both")
-        code = run_rationalize(run_dir, overrides, label, all_discarded, limit, console)
+        with folder_lock(run_dir, "curate rationalize"):
+            code = run_rationalize(run_dir, overrides, label, all_discarded, limit, console)
     raise typer.Exit(code)
 
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from curate.engines import open_counter
 from curate.engines.base import Constraint, Engine, GenerationRequest, trial_seed
 from curate.generation.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
+from curate.generation.fingerprint import check_inputs, row_fingerprints
 from curate.generation.run_dir import ENGINE_LOG, TRIALS, RunInfo, read_run_info, write_run_info
 from curate.generation.tables import examples_frame, finalize_run, summarize, write_examples
 from schemas.config import GenerateConfig
@@ -119,12 +120,15 @@ def plan_run(config: GenerateConfig, inputs: dict[str, Path] | None, run_dir: Pa
     The engine's log goes to RUN/engine.log; a dry run opens no engine."""
     task = load_task(config.task)
     config = anchored(config)
-    if (run_dir / "run.json").exists():
+    resuming = (run_dir / "run.json").exists()
+    if resuming:
         inputs = check_resume(run_dir, config, task, inputs)
     elif not inputs:
         raise InputError("no --input given and the run directory is new: pass --input PATH")
     inputs = {split: path.resolve() for split, path in inputs.items()}
     examples = load_splits(inputs, task, input_mapping(task, config.columns))
+    if resuming:
+        check_inputs(run_dir, read_run_info(run_dir), examples)
     return Plan(config, task, inputs, examples, None if dry_run else open_teacher(config, run_dir / ENGINE_LOG))
 
 
@@ -155,6 +159,7 @@ def start_run_dir(run_dir: Path, plan: Plan, documents: dict[str, tuple[str, boo
             task_spec=plan.task.model_dump(mode="json"),
             task_spec_hash=plan.task.spec_hash(),
             inputs={split: str(path) for split, path in plan.inputs.items()},
+            input_rows=row_fingerprints(plan.examples),
             model_id=plan.engine.model_id,
             created_at=now,
             updated_at=now,

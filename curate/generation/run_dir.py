@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from schemas.base import Strict
 from schemas.config import GenerateConfig
-from schemas.files import atomic_write_bytes
+from schemas.files import LOCK, atomic_write_bytes
 
 RUN_JSON = "run.json"
 TRIALS = "trials.jsonl"
@@ -36,6 +36,7 @@ class RunInfo(StageRecord):
     task_spec: dict[str, Any]
     task_spec_hash: str
     inputs: dict[str, str]
+    input_rows: dict[str, str] | None = None  # example id -> content hash (None: a run from before fingerprints)
 
 
 def write_record(path: Path, record: StageRecord) -> None:
@@ -58,3 +59,11 @@ def read_run_info(run_dir: Path) -> RunInfo:
         return RunInfo.model_validate(json.loads(path.read_text()))
     except ValueError as err:
         raise ValueError(f"{path} is malformed: {err}") from err
+
+
+def check_run_folder(out: Path) -> None:
+    """ValueError when `out` is a non-empty folder that is not a run directory: generate would adopt its files."""
+    if out.is_dir() and not (out / RUN_JSON).is_file() and any(p.name != LOCK for p in out.iterdir()):
+        raise ValueError(
+            f"--out {out} is a non-empty folder that is not a curate run (no {RUN_JSON}): pick an empty or new folder"
+        )

@@ -5,6 +5,7 @@ from pathlib import Path
 import polars as pl
 
 from curate.generation.acceptance import Decision, decide, judge, latest_slots
+from curate.generation.fingerprint import check_recorded_inputs
 from curate.generation.run_dir import ACCEPTED, EXAMPLES, REJECTED, TRIALS, RunInfo, read_run_info, write_run_info
 from schemas.example import Example
 from schemas.files import Journal, atomic_write_bytes, atomic_write_parquet
@@ -129,6 +130,7 @@ def finalize_run(run_dir: Path, info: RunInfo, slots: dict[tuple[str, int], Tria
 def redecide(run_dir: Path, min_explanation_chars: int | None) -> tuple[int, dict[str, int]]:
     """Re-judge every journaled trial with the current parsing rules; return (status changes, counts)."""
     info = read_run_info(run_dir)
+    check_recorded_inputs(run_dir, info)
     if min_explanation_chars is not None:
         info.config.min_explanation_chars = min_explanation_chars
     task = TaskSpec.model_validate(info.task_spec)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import polars as pl
 
+from curate.generation.fingerprint import check_recorded_inputs
 from curate.generation.outcomes import example_outcomes, read_examples, read_trials
 from curate.generation.run_dir import RunInfo
 from curate.rationalize.state import PROVENANCE, rationalization, read_rationalize_info
@@ -91,6 +92,7 @@ def run_rows(
 ) -> tuple[pl.DataFrame, ReviewSummary | None]:
     """Accepted examples (provenance `teacher`) plus, with `reviews`, human-kept ones and, with
     `include_rationalized`, rationalized ones, in examples.parquet order."""
+    check_recorded_inputs(run_dir, info)
     examples = read_examples(run_dir)
     trials = read_trials(run_dir, ["status", "explanation"])
     outcomes = example_outcomes(examples, trials, info.config.k)
