@@ -15,7 +15,7 @@ from evaluate.engine_calls import check_call_settings, run_journaled
 from evaluate.io import PredictionRow
 from evaluate.judge_prompts import JUDGE_SYSTEM, PROMPTS
 from schemas.base import Strict
-from schemas.files import atomic_write_bytes, atomic_write_parquet
+from schemas.files import atomic_write_bytes, atomic_write_parquet, folder_lock
 from schemas.task import TaskSpec
 from schemas.teacher_output import THINK_BLOCK, map_label, parse_teacher_output
 
@@ -159,48 +159,53 @@ def judge_predictions(
 ) -> JudgeSummary:
     """Ask the judge about every rationale (RLI for those with a verbalized label); write judgments and
     judge.json to `out`."""
-    check_call_settings(
-        out,
-        {
-            "engine": engine.uri,
-            "predictions": source,
-            "max_tokens": max_tokens,
-            "prompts": PROMPTS,
-            "task_spec": task.spec_hash(),
-        },
-    )
-    judged = [(row, text) for row in rows if (text := rationale(row, task))]
-    requests = [r for row, text in judged for r in judge_requests(row.id, text, row.verbalized_label, task, max_tokens)]
-    results = run_journaled(engine, requests, out, "judge")
-    judgments = []
-    for row, _ in judged:
-        answers, failures = {}, []
-        for kind in PROMPTS:
-            result = results.get(f"{row.id}/{kind}")
-            if result is None:  # no RLI for a text without a label
-                answers[kind] = None
-                continue
-            value, reason = (
-                (None, f"engine error: {result.error}")
-                if result.finish_reason == "error"
-                else (parse_answer(result.text, kind, task))
-            )
-            answers[kind] = value
-            failures += [f"{kind}: {reason}"] if reason else []
-        judgments.append(
-            Judgment(
-                id=row.id,
-                verbalized_label=row.verbalized_label,
-                rli=answers["rli"],
-                judge_label=answers["label"],
-                readability=answers["readability"],
-                failures="; ".join(failures) or None,
-            )
+    with folder_lock(out, "evaluate judge"):
+        check_call_settings(
+            out,
+            {
+                "engine": engine.uri,
+                "predictions": source,
+                "max_tokens": max_tokens,
+                "prompts": PROMPTS,
+                "task_spec": task.spec_hash(),
+            },
         )
-    summary = summarize_judgments(judgments, len(rows), engine)
-    atomic_write_parquet(pl.DataFrame([j.model_dump() for j in judgments], schema=judgment_schema()), out / JUDGMENTS)
-    atomic_write_bytes(out / JUDGE_JSON, summary.model_dump_json(indent=2).encode())
-    return summary
+        judged = [(row, text) for row in rows if (text := rationale(row, task))]
+        requests = [
+            r for row, text in judged for r in judge_requests(row.id, text, row.verbalized_label, task, max_tokens)
+        ]
+        results = run_journaled(engine, requests, out, "judge")
+        judgments = []
+        for row, _ in judged:
+            answers, failures = {}, []
+            for kind in PROMPTS:
+                result = results.get(f"{row.id}/{kind}")
+                if result is None:  # no RLI for a text without a label
+                    answers[kind] = None
+                    continue
+                value, reason = (
+                    (None, f"engine error: {result.error}")
+                    if result.finish_reason == "error"
+                    else (parse_answer(result.text, kind, task))
+                )
+                answers[kind] = value
+                failures += [f"{kind}: {reason}"] if reason else []
+            judgments.append(
+                Judgment(
+                    id=row.id,
+                    verbalized_label=row.verbalized_label,
+                    rli=answers["rli"],
+                    judge_label=answers["label"],
+                    readability=answers["readability"],
+                    failures="; ".join(failures) or None,
+                )
+            )
+        summary = summarize_judgments(judgments, len(rows), engine)
+        atomic_write_parquet(
+            pl.DataFrame([j.model_dump() for j in judgments], schema=judgment_schema()), out / JUDGMENTS
+        )
+        atomic_write_bytes(out / JUDGE_JSON, summary.model_dump_json(indent=2).encode())
+        return summary
 
 
 def judgment_schema() -> dict[str, pl.DataType]:

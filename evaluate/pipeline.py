@@ -11,7 +11,7 @@ from evaluate.metrics import Thresholds, tune_thresholds
 from evaluate.select import SELECTION, Selection, selected_thresholds
 from evaluate.summary import arrays, summarize
 from schemas.example import Example
-from schemas.files import atomic_write_bytes
+from schemas.files import atomic_write_bytes, folder_lock
 from schemas.task import TaskSpec
 
 TUNED_THRESHOLDS = "tuned_thresholds.json"
@@ -101,31 +101,32 @@ def evaluate_checkpoint(
     from evaluate.predict import predict, resolve_device
     from train.checkpoint import load_checkpoint
 
-    examples, dataset_task = version_split(dataset, split)
-    examples = examples[:limit]
-    device = resolve_device(device)
-    loaded = load_checkpoint(checkpoint, device=device)
-    check_same_task(loaded.task, dataset_task, checkpoint, dataset)
-    found = load_thresholds(thresholds_path) if thresholds_path else selected_thresholds(checkpoint)
-    rows = predict(loaded, examples, config)
-    return summarize_into(
-        rows,
-        examples,
-        out,
-        method=name,
-        split=split,
-        thresholds=found,
-        config=config,
-        seed=seed,
-        source={
-            "checkpoint": str(checkpoint),
-            "dataset": str(dataset),
-            **task_source(loaded.task),
-            "config": config.model_dump(),
-            "limit": limit,
-            "device": device,
-        },
-    )
+    with folder_lock(out, "evaluate run"):
+        examples, dataset_task = version_split(dataset, split)
+        examples = examples[:limit]
+        device = resolve_device(device)
+        loaded = load_checkpoint(checkpoint, device=device)
+        check_same_task(loaded.task, dataset_task, checkpoint, dataset)
+        found = load_thresholds(thresholds_path) if thresholds_path else selected_thresholds(checkpoint)
+        rows = predict(loaded, examples, config)
+        return summarize_into(
+            rows,
+            examples,
+            out,
+            method=name,
+            split=split,
+            thresholds=found,
+            config=config,
+            seed=seed,
+            source={
+                "checkpoint": str(checkpoint),
+                "dataset": str(dataset),
+                **task_source(loaded.task),
+                "config": config.model_dump(),
+                "limit": limit,
+                "device": device,
+            },
+        )
 
 
 def tfidf_baseline(
@@ -143,22 +144,23 @@ def tfidf_baseline(
     (`source` says which rows those are)."""
     from evaluate.tfidf import fit_tfidf_logreg, predict_tfidf_logreg
 
-    model = fit_tfidf_logreg(train, task)
-    thresholds = None
-    if validation:
-        tuned, _ = tune_thresholds(*arrays(predict_tfidf_logreg(model, validation, task)))
-        thresholds = (tuned, "validation split (tuned by this command)")
-    return summarize_into(
-        predict_tfidf_logreg(model, test, task),
-        test,
-        out,
-        method=name,
-        split=split,
-        thresholds=thresholds,
-        config=config,
-        seed=config.seed,
-        source={**source, **task_source(task)},
-    )
+    with folder_lock(out, "evaluate baseline"):
+        model = fit_tfidf_logreg(train, task)
+        thresholds = None
+        if validation:
+            tuned, _ = tune_thresholds(*arrays(predict_tfidf_logreg(model, validation, task)))
+            thresholds = (tuned, "validation split (tuned by this command)")
+        return summarize_into(
+            predict_tfidf_logreg(model, test, task),
+            test,
+            out,
+            method=name,
+            split=split,
+            thresholds=thresholds,
+            config=config,
+            seed=config.seed,
+            source={**source, **task_source(task)},
+        )
 
 
 def engine_baseline(
@@ -178,28 +180,29 @@ def engine_baseline(
     from evaluate.baselines import baseline_requests, baseline_rows
     from evaluate.engine_calls import check_call_settings, run_journaled
 
-    found = load_thresholds(thresholds_path) if thresholds_path else None
-    with open_engine(engine_uri, batch_size=config.batch_size, concurrency=config.concurrency) as engine:
-        check_call_settings(
+    with folder_lock(out, "evaluate baseline"):
+        found = load_thresholds(thresholds_path) if thresholds_path else None
+        with open_engine(engine_uri, batch_size=config.batch_size, concurrency=config.concurrency) as engine:
+            check_call_settings(
+                out,
+                {
+                    "engine": engine_uri,
+                    "method": method,
+                    **source,
+                    "config": config.model_dump(),
+                    "task_spec": task.spec_hash(),
+                },
+            )
+            results = run_journaled(engine, baseline_requests(examples, task, engine, method, config), out, method)
+            model_id = engine.model_id
+        return summarize_into(
+            baseline_rows(examples, results, task, method, config.votes),
+            examples,
             out,
-            {
-                "engine": engine_uri,
-                "method": method,
-                **source,
-                "config": config.model_dump(),
-                "task_spec": task.spec_hash(),
-            },
+            method=name,
+            split=split,
+            thresholds=found,
+            config=config,
+            seed=config.seed,
+            source={**source, **task_source(task), "engine": engine_uri, "model_id": model_id},
         )
-        results = run_journaled(engine, baseline_requests(examples, task, engine, method, config), out, method)
-        model_id = engine.model_id
-    return summarize_into(
-        baseline_rows(examples, results, task, method, config.votes),
-        examples,
-        out,
-        method=name,
-        split=split,
-        thresholds=found,
-        config=config,
-        seed=config.seed,
-        source={**source, **task_source(task), "engine": engine_uri, "model_id": model_id},
-    )

@@ -4,14 +4,15 @@ time of train_step, validate and save_checkpoint. AdamW, warmup + linear decay, 
 import math
 import shutil
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import gather_object
+from accelerate.utils import broadcast_object_list, gather_object
 from rich.console import Console
 from rich.progress import Progress
 from sklearn.metrics import f1_score, roc_auc_score
@@ -19,7 +20,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from transformers import get_linear_schedule_with_warmup
 
 from schemas.dataset_version import load_version
-from schemas.files import Journal, atomic_write_bytes
+from schemas.files import LOCK, Journal, atomic_write_bytes, folder_lock
 from schemas.integrity import missing_class
 from schemas.progress import progress_bar
 from schemas.task import TaskSpec
@@ -99,18 +100,38 @@ class Session:
 
 def train_run(cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None = None) -> Path:
     """Train a dual-head model on a published dataset version, writing `out/epoch-N` after every epoch."""
-    session = setup(cfg, Path(dataset_dir), model_path, Path(out), resume_from)
-    try:
-        fit(session)
-    finally:
-        if session.logs:
-            session.logs.close()
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    with output_lock(accelerator, Path(out)):
+        session = setup(accelerator, cfg, Path(dataset_dir), model_path, Path(out), resume_from)
+        try:
+            fit(session)
+        finally:
+            if session.logs:
+                session.logs.close()
     return session.out
 
 
-def setup(cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None) -> Session:
+@contextmanager
+def output_lock(accelerator: Accelerator, out: Path) -> Iterator[None]:
+    """The run folder's lock, held by the main process; every process raises the same ValueError when another
+    command holds it, so no rank waits for one that stopped."""
+    with ExitStack() as stack:
+        problem = None
+        if accelerator.is_main_process:
+            try:
+                stack.enter_context(folder_lock(out, "train run"))
+            except ValueError as err:
+                problem = str(err)
+        [problem] = broadcast_object_list([problem])
+        if problem:
+            raise ValueError(problem)
+        yield
+
+
+def setup(
+    accelerator: Accelerator, cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None
+) -> Session:
     """Read and encode the data, start the run folder, build (or restore) model, optimizer and scheduler."""
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     prep = prepare(cfg, dataset_dir, model_path, out, resume_from, accelerator.num_processes)
     accelerator.wait_for_everyone()
     start = ckpt.read_resume_state(prep.resume_from).epoch if prep.resume_from else 0
@@ -169,7 +190,7 @@ def check_dev_classes(labels: list[int], task: TaskSpec, dataset_dir: Path) -> N
 
 def resume_point(record: ckpt.TrainRecord, out: Path, resume_from: Path | None, world_size: int) -> Path | None:
     """The checkpoint to continue from (explicit, else the run's latest), after checking it matches this run."""
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != LOCK for p in out.iterdir()):
         if not (out / RECORD).is_file():
             raise ValueError(f"--out {out} is a non-empty folder that is not a train run: pick a new folder")
         previous = ckpt.TrainRecord.model_validate_json((out / RECORD).read_text())
