@@ -83,6 +83,7 @@ def test_outputs_of_a_finished_run(baseline: Path) -> None:
     info = json.loads((baseline / "run.json").read_text())
     assert info["status"] == "done" and info["counts"]["examples"] == 20
     assert info["counts"]["accepted"] + info["counts"]["discarded"] == 20
+    assert len(info["input_rows"]) == 20, "a fingerprint of every input row"
     assert 0 < info["counts"]["accepted"] < 20, "the tiny teacher should be right only some of the time"
     ok = pl.read_parquet(baseline / "accepted.parquet")
     assert ok["explanation"].str.len_chars().min() > 20
