@@ -1,8 +1,11 @@
 """The training loop on a tiny random Llama: the loss falls, checkpoints reload, resume is exact."""
 
 import json
+import os
 import shutil
+from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -85,3 +88,18 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_model_dir, tmp_
         want = load_file(full / "epoch-3" / name)
         for got in (load_file(killed / "epoch-3" / name), load_file(branch / "epoch-3" / name)):
             assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_a_second_train_run_on_a_held_output_folder_is_refused_on_every_rank(tmp_path: Path) -> None:
+    from accelerate import Accelerator
+
+    from schemas.files import folder_lock
+    from train.loop import output_lock
+
+    out = tmp_path / "run"
+    held = pytest.raises(ValueError, match=f"in use by pid {os.getpid()} ")
+    with folder_lock(out, "train run"), held, output_lock(Accelerator(cpu=True), out):
+        pass
+    with output_lock(Accelerator(cpu=True), out):
+        assert (out / ".lock").is_file()
+    assert not out.exists(), "a folder the lock created and nothing filled is removed again"
