@@ -190,9 +190,9 @@ def open_locked(path: Path) -> int | None:
 @contextmanager
 def folder_lock(folder: Path, command: str) -> Iterator[None]:
     """Be the one writer of `folder` for the block (ValueError naming the holder otherwise); the OS drops the lock
-    when the holder dies. The lock file goes on release, and so does the folder when this call created it and the
-    block left it empty."""
-    created = not folder.exists()
+    when the holder dies. The lock file goes on release, and so do the folders this call created if the block left
+    them empty."""
+    created = [path for path in (folder, *folder.absolute().parents) if not path.exists()]  # deepest first
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
     fd = open_locked(path)
@@ -207,7 +207,7 @@ def folder_lock(folder: Path, command: str) -> Iterator[None]:
         yield
     finally:
         path.unlink(missing_ok=True)
-        if created:
-            with suppress(OSError):  # not empty: the command wrote its outputs
-                folder.rmdir()
         os.close(fd)
+        with suppress(OSError):  # stops at the first folder the command wrote into
+            for made in created:
+                made.rmdir()
