@@ -20,7 +20,6 @@ from schemas.exits import ExitCode
 from schemas.files import Journal
 from schemas.inputs import InputError, input_mapping, load_splits
 from schemas.integrity import describe_overlap, find_overlap, overlap_ids
-from schemas.manifest import tool_version
 from schemas.progress import progress_bar
 from schemas.task import BUILTIN_TASKS, TaskSpec, load_task
 from schemas.teacher_output import structured_output_regex, structured_output_schema
@@ -149,21 +148,16 @@ def start_run_dir(run_dir: Path, plan: Plan, documents: dict[str, tuple[str, boo
     """Create or reopen the run directory: examples.parquet and run.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_examples(run_dir, examples_frame(plan.examples, documents))
-    now = time.time()
     info = (
         read_run_info(run_dir)
         if (run_dir / "run.json").exists()
-        else RunInfo(
-            config=plan.config,
-            config_hash=plan.config.identity_hash(),
+        else RunInfo.begin(
+            plan.config,
+            plan.engine.model_id,
             task_spec=plan.task.model_dump(mode="json"),
             task_spec_hash=plan.task.spec_hash(),
             inputs={split: str(path) for split, path in plan.inputs.items()},
             input_rows=row_fingerprints(plan.examples),
-            model_id=plan.engine.model_id,
-            created_at=now,
-            updated_at=now,
-            tool_version=tool_version(),
         )
     )
     info.status = "running"

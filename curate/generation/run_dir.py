@@ -3,11 +3,12 @@
 import json
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from schemas.base import Strict
 from schemas.config import GenerateConfig
 from schemas.files import LOCK, atomic_write_bytes
+from schemas.manifest import tool_version
 
 RUN_JSON = "run.json"
 TRIALS = "trials.jsonl"
@@ -28,6 +29,20 @@ class StageRecord(Strict):
     created_at: float
     updated_at: float
     tool_version: str
+
+    @classmethod
+    def begin(cls, config: GenerateConfig, model_id: str, **fields: Any) -> Self:
+        """A new record of a stage starting now with `config` on teacher `model_id`."""
+        now = time.time()
+        return cls(
+            config=config,
+            config_hash=config.identity_hash(),
+            model_id=model_id,
+            created_at=now,
+            updated_at=now,
+            tool_version=tool_version(),
+            **fields,
+        )
 
 
 class RunInfo(StageRecord):

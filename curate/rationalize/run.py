@@ -1,6 +1,5 @@
 """`curate rationalize RUN`: up to K' gold-label-hinted trials per discarded example, through generate's trial loop."""
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from schemas.config import GenerateConfig, merged, validated_config
 from schemas.example import Example
 from schemas.exits import ExitCode
 from schemas.inputs import InputError
-from schemas.manifest import tool_version
 from schemas.task import TaskSpec
 from schemas.trial import Trial, TrialKind
 
@@ -115,15 +113,7 @@ def rationalize_asking(plan: Plan, documents: dict[str, tuple[str, bool]], const
 
 def start_rationalization(run_dir: Path, config: GenerateConfig, model_id: str) -> RationalizeInfo:
     """Create or reopen `rationalize.json`, marked running."""
-    now = time.time()
-    info = read_rationalize_info(run_dir) or RationalizeInfo(
-        config=config,
-        config_hash=config.identity_hash(),
-        model_id=model_id,
-        created_at=now,
-        updated_at=now,
-        tool_version=tool_version(),
-    )
+    info = read_rationalize_info(run_dir) or RationalizeInfo.begin(config, model_id)
     info.status = "running"
     write_rationalize_info(run_dir, info)
     return info
