@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from schemas.files import file_sha256
 from schemas.manifest import DatasetManifest
 
 MANIFEST = "manifest.json"
@@ -79,12 +80,6 @@ def parquet_splits(version_dir: Path, manifest: DatasetManifest):
             raise ValueError(f"{version_dir}: split {split!r} is listed in the manifest but {path.name} is missing")
         data[split] = Dataset(InMemoryTable(pq.read_table(path)), split=split)
     return DatasetDict(data)
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in chunks."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def files_sha256(version_dir: Path) -> dict[str, str]:

