@@ -147,7 +147,7 @@ def evaluation_row(folder: Path, view: EvalView, head: DualHeadConfig) -> dict[s
         "n": view.n,
         "evaluated_on": evaluated_on,
         "examples_sha256": (view.examples_sha256 or "not recorded")[:16],
-        "values": [cell(view.metrics.get(key)) for key in SHOWN],
+        "cells": [cell(view.metrics.get(key)) for key in SHOWN],
         "notes": notes,
     }
 
