@@ -134,7 +134,8 @@ def evaluation_row(folder: Path, view: EvalView, head: DualHeadConfig) -> dict[s
     if source.get("input"):
         evaluated_on = f"file `{Path(source['input']).name}` (sha256 `{str(source.get('input_sha256'))[:16]}`)"
     else:
-        evaluated_on = f"`{Path(str(source.get('dataset'))).name}`"
+        dataset = Path(str(source.get("dataset")))
+        evaluated_on = f"version `{dataset.parent.name}/{dataset.name}`"
         if source.get("dataset") and Path(source["dataset"]).resolve() != Path(head.dataset_dir).resolve():
             notes.append("evaluated on another dataset folder than the one trained on")
     if source.get("limit"):
@@ -219,6 +220,7 @@ def render_card(checkpoint: Path, given_base_id: str | None = None) -> str:
     record = read_resume_state(checkpoint).record
     task = TaskSpec.model_validate(head.task_spec)
     lora = json.loads((checkpoint / ADAPTER_CONFIG).read_text())
+    targets = lora["target_modules"]  # a list of module names, or one regex
     base = base_model_id(head.base_model, given_base_id, previous_base_id(checkpoint))
     manifest, manifest_problem = trained_manifest(Path(head.dataset_dir), record.dataset_sha256)
     rows, views = evaluations(checkpoint, head)
@@ -243,7 +245,7 @@ def render_card(checkpoint: Path, given_base_id: str | None = None) -> str:
         manifest_problem=manifest_problem,
         objective=OBJECTIVES[head.objective],
         lora=lora,
-        lora_targets=", ".join(f"`{m}`" for m in sorted(lora["target_modules"])),
+        lora_targets=", ".join(f"`{m}`" for m in sorted(targets if isinstance(targets, list) else [targets])),
         selection=read_selection(checkpoint),
         evaluations=rows,
         files={name: file_sha256(checkpoint / name) for name in (ADAPTER, HEAD)},
