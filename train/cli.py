@@ -50,3 +50,37 @@ def run_cmd(
         cfg = build_train_config(config, overrides or [])
         train_run(cfg, dataset, resolve_model_path(model), out, resume_from)
     console.print(f"done: checkpoints in {out}")
+
+
+@app.command("card")
+def card_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="a `train run` checkpoint folder RUN/epoch-N")],
+    base_model_id: Annotated[
+        str | None,
+        typer.Option(help="the base model's Hub id OWNER/NAME, when the checkpoint knows only a local folder"),
+    ] = None,
+) -> None:
+    """Write (or refresh) the checkpoint's model card README.md from its files, evaluations and the run's selection;
+    saves the base tokenizer beside it if the checkpoint has none."""
+    from train.card import save_missing_tokenizer, write_card
+
+    with exit_on_bad_input():
+        path = write_card(checkpoint, base_model_id)
+        if save_missing_tokenizer(checkpoint):
+            console.print(f"saved the base model's tokenizer into {checkpoint}")
+    console.print(f"wrote {path}")
+
+
+@app.command("push")
+def push_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="a `train run` checkpoint folder RUN/epoch-N with its card")],
+    repo: Annotated[str, typer.Option(help="Hub model repo OWNER/NAME (created if missing)")],
+    private: Annotated[bool, typer.Option(help="create the repo private (default: public)")] = False,
+    revision: Annotated[str | None, typer.Option(help="branch to upload to (created if missing); default main")] = None,
+) -> None:
+    """Upload adapter, head, head config, tokenizer and model card to the Hub (login: `hf auth login` or HF_TOKEN)."""
+    from train.push import push_checkpoint
+
+    with exit_on_bad_input():
+        url = push_checkpoint(checkpoint, repo, private, revision)
+    console.print(f"pushed {checkpoint} to {url} (a new repo is created {'private' if private else 'public'})")

@@ -34,6 +34,7 @@ from schemas.train_metrics import (
     keep_epochs,
 )
 from train import checkpoint as ckpt
+from train.card import write_card
 from train.collate import pack, plan_micro_batches
 from train.config import TrainConfig
 from train.data import Encoded, encode_split, eog_token_id
@@ -437,6 +438,8 @@ def save_checkpoint(session: Session, epoch: int) -> Path:
             record=session.prep.record,
         )
         ckpt.save_run_state(staging, session.scheduler, state)
+        session.prep.tokenizer.save_pretrained(staging)  # the checkpoint loads and pushes as one folder
+        write_card(staging)
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
     accelerator.wait_for_everyone()

@@ -18,18 +18,11 @@ from schemas.dataset_version import (
     read_manifest,
 )
 from schemas.files import staging_folder
+from schemas.hub import check_online
 from schemas.manifest import DatasetManifest
 
 UPLOADED = [f"{PARQUET_DIR}/*.parquet", CARD, MANIFEST]
 REPO_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?:@(?P<revision>[^@\s]+))?$")
-
-
-def check_online() -> None:
-    """Refuse before any work when the Hub is switched off in this environment."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        raise ValueError("HF_HUB_OFFLINE is set: unset it (and log in with `hf auth login`) to use --push-to-hub")
 
 
 def push_version(version_dir: Path, repo: str, private: bool = True) -> str:
