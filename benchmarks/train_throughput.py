@@ -57,11 +57,17 @@ def random_examples(vocab: int, prompts: list[int], target: int, n: int, seed: i
 
 
 def fresh_model(shape: dict, device: torch.device, cfg: TrainConfig):
-    """A random-init Llama of `shape` with LoRA and the head (bf16 base on GPU, fp32 on CPU)."""
+    """A random-init Llama of `shape` with LoRA and the head (bf16 base on GPU, fp32 on CPU), initialised on `device`
+    (8B weights initialised on the CPU took minutes per model)."""
     torch.manual_seed(0)
+    return build_model(random_llama(shape, device), cfg, positive_label=1)
+
+
+def random_llama(shape: dict, device: torch.device) -> LlamaForCausalLM:
+    """A random-init Llama of `shape`, built on `device`: bf16 on GPU, fp32 on CPU."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    base = LlamaForCausalLM._from_config(LlamaConfig(**shape), dtype=dtype, attn_implementation="sdpa").to(device)
-    return build_model(base, cfg, positive_label=1)
+    with device:
+        return LlamaForCausalLM._from_config(LlamaConfig(**shape), dtype=dtype, attn_implementation="sdpa")
 
 
 def naive_step(model, examples: list[Encoded], device: torch.device) -> None:

