@@ -5,8 +5,8 @@ its last one failed, no round barrier on engines that stream), on one engine (an
 scheme open_engine knows); optionally a naive loop too (one example at a time, trials one after another, batch 1).
 Every prompt is prefilled once before the timed runs, so prefix caching favours no strategy.
 Usage: python benchmarks/generate.py [--examples 16] [--k 5] [--max-tokens 64] [--engine URI]
-       [--structured-output none|regex|json] [--naive]
-e.g. the issue-12 figures: --engine vllm:default --examples 32 --structured-output regex --max-tokens 160
+       [--structured-output none|regex|json] [--concurrency 32] [--dtype float32] [--naive]
+e.g. the issue-12 figures: --engine vllm:default --dtype float32 --examples 32 --structured-output regex
 """
 
 import argparse
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from curate.engines import open_engine
+from curate.engines import Engine, model_location, open_engine
 from curate.generation.acceptance import decide, judge, trial_from_result
 from curate.generation.run import Plan, constraint_for, generation_asking, request_for, run_trials
 from schemas import GenerateConfig, Trial, load_task
@@ -40,6 +40,16 @@ def measure_strategy(plan: Plan, strategy: str, documents: dict) -> dict:
         seconds = time.perf_counter() - start
         journal.close()
     return summary(plan, slots, seconds)
+
+
+def open_teacher(uri: str, concurrency: int, dtype: str | None) -> Engine:
+    """The engine of `uri`; a vllm: one in `dtype` if given (fp32 samples do not depend on the batch on CPU)."""
+    if dtype is None or not uri.startswith("vllm:"):
+        return open_engine(uri, batch_size=16, concurrency=concurrency)
+    from curate.engines.vllm import VLLMEngine
+
+    path, model_id = model_location(uri.partition(":")[2])
+    return VLLMEngine(path, uri=uri, model_id=model_id, dtype=dtype)
 
 
 def warm_up(plan: Plan, documents: dict) -> None:
@@ -86,6 +96,7 @@ def main() -> None:
     parser.add_argument("--engine", default="hf:default", help="teacher engine URI, e.g. vllm:default")
     parser.add_argument("--structured-output", default="none", choices=["none", "regex", "json"])
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (pipelined, openai)")
+    parser.add_argument("--dtype", default=None, help="vllm: engines only, e.g. float32 (default: the model's)")
     parser.add_argument("--naive", action="store_true", help="also time the one-request-at-a-time loop")
     opts = parser.parse_args()
     task = load_task("clinifact")
@@ -96,7 +107,7 @@ def main() -> None:
         structured_output=opts.structured_output,
         concurrency=opts.concurrency,
     )
-    engine = open_engine(opts.engine, batch_size=16, concurrency=opts.concurrency)
+    engine = open_teacher(opts.engine, opts.concurrency, opts.dtype)
     plan = Plan(config, task, {}, examples, engine)
     documents = {ex.id: (task.render_document(ex.fields), False) for ex in examples}
     warm_up(plan, documents)
@@ -120,6 +131,7 @@ def main() -> None:
         {
             "engine": opts.engine,
             "streams": engine.streams,
+            "dtype": opts.dtype,
             "structured_output": opts.structured_output,
             "examples": len(examples),
             "k": opts.k,
