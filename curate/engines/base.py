@@ -121,6 +121,18 @@ class BatchStreams:
         return BatchStream(self)
 
 
+class GeneratesByStreaming:
+    """Mixin for engines that stream: `generate` submits the batch to a fresh `stream()` and yields from it."""
+
+    streams = True
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Yield each result as it finishes."""
+        stream = self.stream()  # type: ignore[attr-defined]  # the host engine's
+        stream.submit(requests)
+        yield from stream
+
+
 class EngineError(ValueError):
     """An engine could not be created or reached from what the user gave (URI, model, server): exit code 2."""
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import ClosesOnExit, EngineError, GeneratesByStreaming, GenerationRequest, GenerationResult
 from curate.engines.tokens import CharEstimateCounter, CountsTokens, load_tokenizer
 from schemas.redact import redact
 from schemas.truncation import TokenCounter, TokenizerCounter
@@ -49,11 +49,10 @@ def backoff_delay(attempt: int, base_s: float) -> float:
     return min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
 
 
-class OpenAIEngine(CountsTokens, ClosesOnExit):
+class OpenAIEngine(GeneratesByStreaming, CountsTokens, ClosesOnExit):
     """Chat completions through `AsyncOpenAI`; the API key comes from OPENAI_API_KEY (default "EMPTY")."""
 
     supports_constraints = True
-    streams = True
 
     def __init__(
         self,
@@ -98,12 +97,6 @@ class OpenAIEngine(CountsTokens, ClosesOnExit):
                 raise EngineError(f"{self.base_url} rejected the API key: set OPENAI_API_KEY") from err
             except openai.APIStatusError as err:
                 raise EngineError(f"{self.base_url}/models answered HTTP {err.status_code}: check the URL") from err
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        """Send the requests (at most `concurrency` at once) and yield each result as it arrives."""
-        stream = self.stream()
-        stream.submit(requests)
-        yield from stream
 
     def stream(self) -> "OpenAIStream":
         """A stream that sends each submitted request at once, as a new task on its event loop."""

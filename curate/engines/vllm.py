@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig
 
-from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import ClosesOnExit, EngineError, GeneratesByStreaming, GenerationRequest, GenerationResult
 from curate.engines.tokens import CountsTokens, load_tokenizer, prompt_ids
 from schemas.truncation import TokenizerCounter
 
@@ -168,11 +168,10 @@ def finished_result(request: GenerationRequest, output: Any, latency: float) -> 
     )
 
 
-class VLLMEngine(CountsTokens, ClosesOnExit):
+class VLLMEngine(GeneratesByStreaming, CountsTokens, ClosesOnExit):
     """One in-process `vllm.LLM` with prefix caching; eager mode on CPU (compiling costs minutes for ~10 %)."""
 
     supports_constraints = True
-    streams = True
 
     def __init__(
         self,
@@ -204,12 +203,6 @@ class VLLMEngine(CountsTokens, ClosesOnExit):
             seed=0,
             **(whole_prompt_prefill(self.max_model_len) if on_cpu else {}),
         )
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        """Queue every request, step the engine and yield each result when it finishes."""
-        stream = self.stream()
-        stream.submit(requests)
-        yield from stream
 
     def stream(self) -> "VLLMStream":
         """A stream whose submissions join the running batch at the engine's next step."""
