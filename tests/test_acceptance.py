@@ -9,7 +9,7 @@ from rich.console import Console
 from curate.engines import GenerationRequest, GenerationResult, trial_seed
 from curate.engines.base import BatchStreams
 from curate.generation.acceptance import decide, latest_slots, open_slots
-from curate.generation.run import Plan, generation_asking, run_trials
+from curate.generation.run import Plan, chosen_strategy, generation_asking, run_trials
 from schemas import Example, GenerateConfig, Trial, TrialStatus, load_task
 from schemas.files import Journal
 
@@ -146,6 +146,14 @@ def test_pipelined_sends_each_retry_right_after_a_failure_and_accepts_the_rounds
         example_id, trial = key.split("\x1f")
         if event == "result" and int(trial) < (pipelined[example_id][1] or 4):
             assert following == ("submit", f"{example_id}\x1f{int(trial) + 1}"), "a retry waited"
+
+
+def test_auto_is_pipelined_where_the_engine_streams_and_rounds_elsewhere(tmp_path: Path) -> None:
+    assert chosen_strategy("auto", StreamingScriptedEngine()) == "pipelined"
+    assert chosen_strategy("auto", ScriptedEngine()) == chosen_strategy("rounds", StreamingScriptedEngine()) == "rounds"
+    _, rounds_engine = run("rounds", tmp_path)
+    _, auto_engine = run("auto", tmp_path)
+    assert [r.key for r in auto_engine.requests] == [r.key for r in rounds_engine.requests]
 
 
 def trial(example_id: str, number: int, status: TrialStatus) -> Trial:

@@ -139,9 +139,11 @@ def test_a_run_started_with_relative_paths_resumes_from_another_folder(
     (start / "task.yaml").write_text(yaml.safe_dump(load_task("clinifact").model_dump(mode="json")))
     monkeypatch.chdir(start)
     teacher = os.path.relpath(teacher_dir, start)
-    first = args(Path(teacher), Path("train.csv"), Path("run"), "--task", "task.yaml", "--limit", "5")
+    options = ("--task", "task.yaml", "--limit", "5", "--strategy", "auto")
+    first = args(Path(teacher), Path("train.csv"), Path("run"), *options)
     assert runner.invoke(app, first).exit_code == 0
     info = json.loads((start / "run" / "run.json").read_text())
+    assert info["config"]["strategy"] == "rounds", "auto is recorded as what it ran: hf does not stream"
     assert info["inputs"] == {"train": str(start / "train.csv")}
     assert info["config"]["task"] == str(start / "task.yaml")
     assert info["config"]["engine"] == f"hf:{teacher_dir}"

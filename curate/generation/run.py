@@ -214,6 +214,7 @@ class TrialLoop:
         return open_slots(example.id, self.slots, self.asking.k, strategy, self.skip)
 
     def request(self, example: Example, number: int) -> GenerationRequest:
+        """The engine request for trial `number` of an example."""
         return request_for(self.plan, self.asking, example, number)
 
     def record(self, result: GenerationResult, seed: int) -> Example:
@@ -239,9 +240,9 @@ class TrialLoop:
         return example
 
 
-def round_trials(loop: TrialLoop, active: list[Example]) -> None:
+def round_trials(loop: TrialLoop, active: list[Example], strategy: str) -> None:
     """rounds / parallel: send every open slot, wait for the whole batch, repeat."""
-    while wanted := [(ex, n) for ex in active for n in loop.open_trials(ex, loop.asking.strategy)]:
+    while wanted := [(ex, n) for ex in active for n in loop.open_trials(ex, strategy)]:
         requests = [loop.request(ex, n) for ex, n in wanted]
         seeds = {request.key: request.seed for request in requests}
         for result in loop.plan.engine.generate(requests):
@@ -270,6 +271,13 @@ def pipelined_trials(loop: TrialLoop, active: list[Example], limit: int) -> None
         refill()
 
 
+def chosen_strategy(strategy: str, engine: Engine) -> str:
+    """The strategy `auto` stands for on this engine: pipelined where it streams, else rounds."""
+    if strategy != "auto":
+        return strategy
+    return "pipelined" if engine.streams else "rounds"
+
+
 def run_trials(
     plan: Plan, asking: Asking, active: list[Example], slots: dict[tuple[str, int], Trial], journal: Journal, console
 ) -> None:
@@ -282,10 +290,11 @@ def run_trials(
             "examples", total=len(active), completed=len(states) - states.count("pending"), accepted=accepted, tps=0.0
         )
         loop = TrialLoop(plan, asking, {ex.id: ex for ex in active}, slots, journal, progress, bar, accepted)
-        if asking.strategy == "pipelined":
+        strategy = chosen_strategy(asking.strategy, plan.engine)
+        if strategy == "pipelined":
             pipelined_trials(loop, active, plan.config.concurrency)
         else:
-            round_trials(loop, active)
+            round_trials(loop, active, strategy)
 
 
 def journaled_trials(
@@ -364,6 +373,7 @@ def run_generate(
         dry_run_report(plan, active, console)
         return ExitCode.DONE
     with plan.engine as engine:
+        plan.config = plan.config.model_copy(update={"strategy": chosen_strategy(config.strategy, engine)})
         documents = {
             ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens) for ex in plan.examples
         }
