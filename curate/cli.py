@@ -44,7 +44,7 @@ def generate_cmd(
     task: Annotated[str | None, typer.Option(help="built-in task (clinifact, lcd-30d, lcd-90d) or YAML")] = None,
     engine: Annotated[str | None, typer.Option(help="hf:PATH | vllm:PATH_OR_ID | openai:BASE_URL#MODEL")] = None,
     k: Annotated[int | None, typer.Option("--k", help="max trials per example")] = None,
-    strategy: Annotated[str | None, typer.Option(help="rounds | parallel")] = None,
+    strategy: Annotated[str | None, typer.Option(help="rounds | parallel | pipelined | auto")] = None,
     structured_output: Annotated[str | None, typer.Option(help="none | json | regex")] = None,
     temperature: Annotated[float | None, typer.Option()] = None,
     top_p: Annotated[float | None, typer.Option()] = None,

@@ -30,13 +30,18 @@ class GenerateConfig(Strict):
     task: str = Field("clinifact", description="built-in task name or a task YAML path")
     engine: str = Field("hf:default", description="engine URI: hf:PATH, vllm:PATH_OR_ID, openai:BASE_URL#MODEL")
     k: int = Field(5, ge=1, le=100, description="max trials per example (Algorithm 1's K)")
-    strategy: Literal["rounds", "parallel"] = Field("rounds", description="rounds: trial k only if 1..k-1 failed")
+    strategy: Literal["rounds", "parallel", "pipelined", "auto"] = Field(
+        "rounds",
+        description="rounds: trial k only if 1..k-1 failed, round by round; parallel: all K at once; pipelined:"
+        " an example's next trial as soon as its last one failed (no round barrier on engines that stream);"
+        " auto: pipelined on engines that stream (vllm, openai), else rounds",
+    )
     sampling: SamplingConfig = SamplingConfig()
     structured_output: Literal["none", "json", "regex"] = Field("none", description="constrain the teacher")
     base_seed: int = Field(0, description="seeds are derived from (base_seed, example id, trial)")
     min_explanation_chars: int = Field(20, ge=0, description="shorter explanations are `invalid`")
     batch_size: int = Field(16, ge=1, description="prompts per engine batch (hf, vllm)")
-    concurrency: int = Field(32, ge=1, description="requests in flight (openai)")
+    concurrency: int = Field(32, ge=1, description="requests in flight (openai; the pipelined strategy on any engine)")
     tokenizer: str | None = Field(None, description="tokenizer folder for length checks with the openai engine")
     columns: InputMapping | None = Field(None, description="column and label mapping; default: the task's")
 

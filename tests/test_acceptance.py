@@ -1,13 +1,15 @@
-"""Algorithm 1 semantics: seeds, decisions from the journal, rounds vs parallel (scripted teacher)."""
+"""Algorithm 1 semantics: seeds, decisions from the journal, rounds vs parallel vs pipelined (scripted teacher)."""
 
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 from rich.console import Console
 
 from curate.engines import GenerationRequest, GenerationResult, trial_seed
+from curate.engines.base import BatchStreams
 from curate.generation.acceptance import decide, latest_slots, open_slots
-from curate.generation.run import Plan, generation_asking, run_trials
+from curate.generation.run import Plan, chosen_strategy, generation_asking, run_trials
 from schemas import Example, GenerateConfig, Trial, TrialStatus, load_task
 from schemas.files import Journal
 
@@ -20,7 +22,12 @@ ANSWERS = {
 }
 
 
-class ScriptedEngine:
+def answer(request: GenerationRequest) -> GenerationResult:
+    text, finish = ANSWERS[request.seed % 4]
+    return GenerationResult(key=request.key, text=text, completion_tokens=len(text.split()), finish_reason=finish)
+
+
+class ScriptedEngine(BatchStreams):
     """A deterministic stand-in whose answer depends only on the request seed; it records every request."""
 
     uri, model_id, supports_constraints = "script:", "script", False
@@ -31,10 +38,7 @@ class ScriptedEngine:
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
         for request in requests:
             self.requests.append(request)
-            text, finish = ANSWERS[request.seed % 4]
-            yield GenerationResult(
-                key=request.key, text=text, completion_tokens=len(text.split()), finish_reason=finish
-            )
+            yield answer(request)
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -46,6 +50,34 @@ class ScriptedEngine:
         pass
 
 
+class StreamingScriptedEngine(ScriptedEngine):
+    """The scripted teacher as a stream that answers the newest submission first, so results arrive out of order
+    and between submissions; it logs ("submit" | "result", key) events and the most requests it held at once."""
+
+    streams = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued: list[GenerationRequest] = []
+        self.events: list[tuple[str, str]] = []
+        self.most_in_flight = 0
+
+    def stream(self) -> "StreamingScriptedEngine":
+        return self
+
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
+        self.queued.extend(requests)
+        self.requests.extend(requests)
+        self.events.extend(("submit", r.key) for r in requests)
+        self.most_in_flight = max(self.most_in_flight, len(self.queued))
+
+    def __iter__(self) -> Iterator[GenerationResult]:
+        while self.queued:
+            request = self.queued.pop()
+            self.events.append(("result", request.key))
+            yield answer(request)
+
+
 def examples(count: int = 40) -> list[Example]:
     return [
         Example(id=f"ex{i}", fields={"claim": f"claim {i}", "article_abstract": "abstract"}, label=i % 2)
@@ -53,9 +85,11 @@ def examples(count: int = 40) -> list[Example]:
     ]
 
 
-def run(strategy: str, tmp_path: Path, k: int = 4) -> tuple[dict[str, tuple[str, int | None]], ScriptedEngine]:
-    engine = ScriptedEngine()
-    config = GenerateConfig(k=k, strategy=strategy, min_explanation_chars=10)
+def run(
+    strategy: str, tmp_path: Path, k: int = 4, engine: ScriptedEngine | None = None
+) -> tuple[dict[str, tuple[str, int | None]], ScriptedEngine]:
+    engine = engine or ScriptedEngine()
+    config = GenerateConfig(k=k, strategy=strategy, min_explanation_chars=10, concurrency=8)
     data = examples()
     plan = Plan(config, TASK, {"train": tmp_path}, data, engine)
     documents = {ex.id: (TASK.render_document(ex.fields), False) for ex in data}
@@ -93,6 +127,33 @@ def test_rounds_never_sends_a_trial_after_acceptance(tmp_path: Path) -> None:
     for example_id, (_state, trial) in decisions.items():
         expected = list(range(1, (trial or 4) + 1))
         assert sent[example_id] == expected, example_id
+
+
+def test_pipelined_sends_each_retry_right_after_a_failure_and_accepts_the_rounds_set(tmp_path: Path) -> None:
+    rounds, _ = run("rounds", tmp_path)
+    engine = StreamingScriptedEngine()
+    pipelined, _ = run("pipelined", tmp_path, engine=engine)
+    assert pipelined == rounds
+    assert engine.most_in_flight == 8, "the config's concurrency bounds the requests in flight"
+    seen: dict[str, list[str]] = {}
+    for event, key in engine.events:
+        example_id, trial = key.split("\x1f")
+        seen.setdefault(example_id, []).append(f"{event} {trial}")
+    for example_id, (_state, accepted_at) in pipelined.items():
+        last = accepted_at or 4
+        assert seen[example_id] == [f"{event} {n}" for n in range(1, last + 1) for event in ("submit", "result")]
+    for (event, key), following in pairwise(engine.events):
+        example_id, trial = key.split("\x1f")
+        if event == "result" and int(trial) < (pipelined[example_id][1] or 4):
+            assert following == ("submit", f"{example_id}\x1f{int(trial) + 1}"), "a retry waited"
+
+
+def test_auto_is_pipelined_where_the_engine_streams_and_rounds_elsewhere(tmp_path: Path) -> None:
+    assert chosen_strategy("auto", StreamingScriptedEngine()) == "pipelined"
+    assert chosen_strategy("auto", ScriptedEngine()) == chosen_strategy("rounds", StreamingScriptedEngine()) == "rounds"
+    _, rounds_engine = run("rounds", tmp_path)
+    _, auto_engine = run("auto", tmp_path)
+    assert [r.key for r in auto_engine.requests] == [r.key for r in rounds_engine.requests]
 
 
 def trial(example_id: str, number: int, status: TrialStatus) -> Trial:

@@ -105,6 +105,17 @@ def test_parallel_strategy_accepts_the_same_set(teacher_dir: Path, demo_csv: Pat
     assert len(journal_slots(out)) == 20 * K > len(journal_slots(baseline))
 
 
+def test_pipelined_strategy_sends_the_rounds_slots_and_accepts_the_same_set(
+    teacher_dir: Path, demo_csv: Path, baseline: Path, tmp_path: Path
+):
+    out = tmp_path / "pipelined"
+    result = runner.invoke(app, args(teacher_dir, demo_csv, out, "--strategy", "pipelined", "--concurrency", "5"))
+    assert result.exit_code == 0, result.output
+    assert accepted(out) == accepted(baseline)
+    assert sorted(journal_slots(out)) == sorted(journal_slots(baseline)), "no trial after an acceptance"
+    assert json.loads((out / "run.json").read_text())["config"]["strategy"] == "pipelined"
+
+
 def test_resume_of_a_finished_run_sends_nothing(teacher_dir: Path, demo_csv: Path, baseline: Path) -> None:
     before = (baseline / "trials.jsonl").read_bytes()
     result = runner.invoke(app, ["generate", "--out", str(baseline)])
@@ -128,9 +139,11 @@ def test_a_run_started_with_relative_paths_resumes_from_another_folder(
     (start / "task.yaml").write_text(yaml.safe_dump(load_task("clinifact").model_dump(mode="json")))
     monkeypatch.chdir(start)
     teacher = os.path.relpath(teacher_dir, start)
-    first = args(Path(teacher), Path("train.csv"), Path("run"), "--task", "task.yaml", "--limit", "5")
+    options = ("--task", "task.yaml", "--limit", "5", "--strategy", "auto")
+    first = args(Path(teacher), Path("train.csv"), Path("run"), *options)
     assert runner.invoke(app, first).exit_code == 0
     info = json.loads((start / "run" / "run.json").read_text())
+    assert info["config"]["strategy"] == "rounds", "auto is recorded as what it ran: hf does not stream"
     assert info["inputs"] == {"train": str(start / "train.csv")}
     assert info["config"]["task"] == str(start / "task.yaml")
     assert info["config"]["engine"] == f"hf:{teacher_dir}"
@@ -162,12 +175,13 @@ def test_decide_rejudges_from_the_journal(teacher_dir: Path, demo_csv: Path, bas
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after", [2, 9, 17])
+@pytest.mark.parametrize(("strategy", "kill_after"), [("rounds", 2), ("rounds", 9), ("rounds", 17), ("pipelined", 9)])
 def test_kill_9_and_resume_loses_and_repeats_nothing(
-    teacher_dir: Path, demo_csv: Path, baseline: Path, tmp_path: Path, kill_after: int
+    teacher_dir: Path, demo_csv: Path, baseline: Path, tmp_path: Path, strategy: str, kill_after: int
 ) -> None:
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "curate", *args(teacher_dir, demo_csv, out)[:-2], "--batch-size", "1"]
+    options = ("--batch-size", "1", "--strategy", strategy)
+    command = [sys.executable, "-m", "curate", *args(teacher_dir, demo_csv, out)[:-2], *options]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = out / "trials.jsonl"
@@ -180,7 +194,7 @@ def test_kill_9_and_resume_loses_and_repeats_nothing(
     assert proc.wait(30) == -signal.SIGKILL, "the run finished before it could be killed"
     with journal.open("ab") as handle:  # what a kill in the middle of a write leaves behind
         handle.write(b'{"example_id": "10')
-    result = runner.invoke(app, ["generate", "--out", str(out)])
+    result = runner.invoke(app, ["generate", "--out", str(out), "--strategy", strategy])
     assert result.exit_code == 0, result.output
     slots = journal_slots(out)
     assert len(slots) == len(set(slots)), "a finished trial was repeated"

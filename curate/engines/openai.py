@@ -1,15 +1,14 @@
 """Any OpenAI-compatible server: one seeded chat completion per request, bounded concurrency, retries with backoff."""
 
 import asyncio
-import contextlib
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import ClosesOnExit, EngineError, GeneratesByStreaming, GenerationRequest, GenerationResult
 from curate.engines.tokens import CharEstimateCounter, CountsTokens, load_tokenizer
 from schemas.redact import redact
 from schemas.truncation import TokenCounter, TokenizerCounter
@@ -50,7 +49,7 @@ def backoff_delay(attempt: int, base_s: float) -> float:
     return min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
 
 
-class OpenAIEngine(CountsTokens, ClosesOnExit):
+class OpenAIEngine(GeneratesByStreaming, CountsTokens, ClosesOnExit):
     """Chat completions through `AsyncOpenAI`; the API key comes from OPENAI_API_KEY (default "EMPTY")."""
 
     supports_constraints = True
@@ -99,60 +98,22 @@ class OpenAIEngine(CountsTokens, ClosesOnExit):
             except openai.APIStatusError as err:
                 raise EngineError(f"{self.base_url}/models answered HTTP {err.status_code}: check the URL") from err
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        """Run the requests on an event loop in a thread and yield each result as it arrives."""
-        results: queue.Queue[GenerationResult | None] = queue.Queue()
-        running = threading.Event()
-        state: dict[str, Any] = {}
+    def stream(self) -> "OpenAIStream":
+        """A stream that sends each submitted request at once, as a new task on its event loop."""
+        return OpenAIStream(self)
 
-        async def main() -> None:
-            state["loop"], state["task"] = asyncio.get_running_loop(), asyncio.current_task()
-            running.set()
-            await self._generate_all(requests, results.put)
-
-        def run() -> None:
-            try:
-                asyncio.run(main())
-            except BaseException as err:
-                state["error"] = err
-            finally:
-                running.set()
-                results.put(None)
-
-        thread = threading.Thread(target=run, name="openai-engine", daemon=True)
-        thread.start()
-        try:
-            while (result := results.get()) is not None:
-                yield result
-        finally:
-            running.wait()
-            if thread.is_alive():
-                with contextlib.suppress(RuntimeError):  # the loop closed in between: nothing left to cancel
-                    state["loop"].call_soon_threadsafe(state["task"].cancel)
-            thread.join()
-        if "error" in state:
-            raise state["error"]
-
-    async def _generate_all(
-        self, requests: Sequence[GenerationRequest], emit: Callable[[GenerationResult], None]
-    ) -> None:
-        semaphore = asyncio.Semaphore(self.concurrency)
+    def async_client(self) -> openai.AsyncOpenAI:
+        """A client for one event loop: no retries of its own (`complete` retries), the engine's timeout."""
         http_client = httpx2.AsyncClient(transport=self.transport) if self.transport else None
-        async with openai.AsyncOpenAI(
+        return openai.AsyncOpenAI(
             base_url=self.base_url,
             api_key=self._api_key(),
             max_retries=0,
             timeout=self.timeout_s,
             http_client=http_client,
-        ) as client:
+        )
 
-            async def one(request: GenerationRequest) -> None:
-                async with semaphore:
-                    emit(await self._complete(client, request))
-
-            await asyncio.gather(*(one(request) for request in requests))
-
-    async def _complete(self, client: openai.AsyncOpenAI, request: GenerationRequest) -> GenerationResult:
+    async def complete(self, client: openai.AsyncOpenAI, request: GenerationRequest) -> GenerationResult:
         """Retry transport errors, rate limits and 5xx with exponential backoff; a final failure is an error result."""
         started, error = time.perf_counter(), "no attempt made (max_attempts < 1)"
         for attempt in range(1, self.max_attempts + 1):
@@ -187,4 +148,64 @@ class OpenAIEngine(CountsTokens, ClosesOnExit):
         )
 
     def close(self) -> None:
-        """Nothing to release: each `generate` call opens and closes its own client."""
+        """Nothing to release: each stream opens and closes its own client and event loop."""
+
+
+class OpenAIStream:
+    """An event loop in a thread, started by the first submission; each request is a task on it, at most
+    `concurrency` of them talking to the server. The loop and its client close when iteration ends."""
+
+    def __init__(self, engine: OpenAIEngine) -> None:
+        self.engine = engine
+        self.results: queue.Queue[GenerationResult | Exception] = queue.Queue()
+        self.outstanding = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
+        """Start a task per request (the loop first, if it is not running)."""
+        if requests and self.loop is None:
+            self.loop = asyncio.new_event_loop()
+            self.thread = threading.Thread(target=self.loop.run_forever, name="openai-engine", daemon=True)
+            self.thread.start()
+            self.semaphore, self.client = asyncio.Semaphore(self.engine.concurrency), self.engine.async_client()
+        for request in requests:
+            self.outstanding += 1
+            asyncio.run_coroutine_threadsafe(self._one(request), self.loop)
+
+    async def _one(self, request: GenerationRequest) -> None:
+        try:
+            async with self.semaphore:
+                self.results.put(await self.engine.complete(self.client, request))
+        except Exception as err:  # a bug, not a server failure (complete maps those): re-raised by the iterator
+            self.results.put(err)
+
+    def __iter__(self) -> Iterator[GenerationResult]:
+        try:
+            while self.outstanding:
+                item = self.results.get()
+                self.outstanding -= 1
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        """Cancel what is still in flight, close the client, stop the loop and its thread."""
+        loop, thread = self.loop, self.thread
+        if loop is None or thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+        self.loop = self.thread = None
+        self.outstanding, self.results = 0, queue.Queue()
+
+    async def _shutdown(self) -> None:
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.client.close()

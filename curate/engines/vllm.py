@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig
 
-from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import ClosesOnExit, EngineError, GeneratesByStreaming, GenerationRequest, GenerationResult
 from curate.engines.tokens import CountsTokens, load_tokenizer, prompt_ids
 from schemas.truncation import TokenizerCounter
 
@@ -178,7 +178,22 @@ def external_id(internal_id: str) -> str:
     return internal_id.rsplit("-", 1)[0]
 
 
-class VLLMEngine(CountsTokens, ClosesOnExit):
+def finished_result(request: GenerationRequest, output: Any, latency: float) -> GenerationResult:
+    """Map a finished RequestOutput; an aborted completion becomes an error result."""
+    completion = output.outputs[0]
+    reason = completion.finish_reason
+    return GenerationResult(
+        key=request.key,
+        text=completion.text,
+        prompt_tokens=len(output.prompt_token_ids),
+        completion_tokens=len(completion.token_ids),
+        finish_reason=reason if reason in ("stop", "length") else "error",
+        error=None if reason in ("stop", "length") else f"vLLM finish reason {reason!r}",
+        latency_s=latency,
+    )
+
+
+class VLLMEngine(GeneratesByStreaming, CountsTokens, ClosesOnExit):
     """One in-process `vllm.LLM` with prefix caching; eager mode on CPU (compiling costs minutes for ~10 %)."""
 
     supports_constraints = True
@@ -214,22 +229,41 @@ class VLLMEngine(CountsTokens, ClosesOnExit):
             **(whole_prompt_prefill(self.max_model_len) if on_cpu else {}),
         )
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        """Queue every request, step the engine and yield each result when it finishes.
+    def stream(self) -> "VLLMStream":
+        """A stream whose submissions join the running batch at the engine's next step."""
+        return VLLMStream(self)
 
-        `latency_s` is the request's share of engine time: each step's time split among the unfinished requests."""
+    def close(self) -> None:
+        """Shut vLLM down (its workers' goodbyes go to the log file, if there is one)."""
+        with quiet(self.log_path):
+            del self.llm
+            gc.collect()
+
+
+class VLLMStream:
+    """Requests enqueued into the engine as they are submitted; iterating steps it and yields each finished one.
+
+    `latency_s` is the request's share of engine time: each step's time split among the unfinished requests."""
+
+    def __init__(self, engine: VLLMEngine) -> None:
+        self.engine = engine
+        self.ready: list[GenerationResult] = []  # results known without the engine (prompts that do not fit)
+        self.pending: dict[str, GenerationRequest] = {}  # by the id RequestOutputs carry
+        self.internal_ids: dict[str, str] = {}
+        self.spent: dict[str, float] = {}
+
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
+        """Enqueue the requests that fit the context; the others become error results."""
         from vllm import TokensPrompt
 
-        queued: list[GenerationRequest] = []
-        prompts, params = [], []
+        queued, prompts, params = [], [], []
+        limit = self.engine.max_model_len
         for request in requests:
-            ids = prompt_ids(self.tokenizer, request.messages)
-            if len(ids) >= self.max_model_len:
-                yield GenerationResult(
-                    key=request.key,
-                    prompt_tokens=len(ids),
-                    finish_reason="error",
-                    error=f"prompt of {len(ids)} tokens does not fit max_model_len {self.max_model_len}",
+            ids = prompt_ids(self.engine.tokenizer, request.messages)
+            if len(ids) >= limit:
+                error = f"prompt of {len(ids)} tokens does not fit max_model_len {limit}"
+                self.ready.append(
+                    GenerationResult(key=request.key, prompt_tokens=len(ids), finish_reason="error", error=error)
                 )
                 continue
             prompts.append(TokensPrompt(prompt_token_ids=ids))
@@ -237,44 +271,42 @@ class VLLMEngine(CountsTokens, ClosesOnExit):
             queued.append(request)
         if not prompts:
             return
-        internal_ids = self.llm.enqueue(prompts, params, use_tqdm=False)
-        pending = {external_id(internal): request for internal, request in zip(internal_ids, queued, strict=True)}
-        spent = dict.fromkeys(pending, 0.0)
-        engine = self.llm.llm_engine
+        for internal, request in zip(self.engine.llm.enqueue(prompts, params, use_tqdm=False), queued, strict=True):
+            request_id = external_id(internal)
+            self.pending[request_id], self.internal_ids[request_id], self.spent[request_id] = request, internal, 0.0
+
+    def __iter__(self) -> Iterator[GenerationResult]:
+        core = self.engine.llm.llm_engine
         try:
-            while pending and engine.has_unfinished_requests():
-                started = time.perf_counter()
-                outputs = engine.step()
-                share = (time.perf_counter() - started) / len(pending)
-                for request_id in pending:
-                    spent[request_id] += share
-                for output in outputs:
-                    if output.finished and output.request_id in pending:
-                        request = pending.pop(output.request_id)
-                        yield self._result(request, output, spent[output.request_id])
+            while self.ready or self.pending:
+                if self.ready:
+                    yield self.ready.pop(0)
+                elif core.has_unfinished_requests():
+                    yield from self._step(core)
+                else:
+                    yield from self._lost()
         finally:
-            if pending:
-                engine.abort_request([i for i in internal_ids if external_id(i) in pending], internal=True)
-        for request in pending.values():
+            if self.pending:
+                core.abort_request([self.internal_ids[i] for i in self.pending], internal=True)
+                self.pending.clear()
+
+    def _step(self, core: Any) -> Iterator[GenerationResult]:
+        """One engine step; yields the requests of this stream that it finished."""
+        started = time.perf_counter()
+        outputs = core.step()
+        share = (time.perf_counter() - started) / len(self.pending)
+        for request_id in self.pending:
+            self.spent[request_id] += share
+        for output in outputs:
+            if output.finished and output.request_id in self.pending:
+                request = self.pending.pop(output.request_id)
+                del self.internal_ids[output.request_id]
+                yield finished_result(request, output, self.spent.pop(output.request_id))
+
+    def _lost(self) -> Iterator[GenerationResult]:
+        """Error results for requests the engine no longer has."""
+        lost, self.pending = list(self.pending.values()), {}
+        self.internal_ids.clear()
+        self.spent.clear()
+        for request in lost:
             yield GenerationResult(key=request.key, finish_reason="error", error="vLLM finished without this request")
-
-    @staticmethod
-    def _result(request: GenerationRequest, output: Any, latency: float) -> GenerationResult:
-        """Map a finished RequestOutput; an aborted completion becomes an error result."""
-        completion = output.outputs[0]
-        reason = completion.finish_reason
-        return GenerationResult(
-            key=request.key,
-            text=completion.text,
-            prompt_tokens=len(output.prompt_token_ids),
-            completion_tokens=len(completion.token_ids),
-            finish_reason=reason if reason in ("stop", "length") else "error",
-            error=None if reason in ("stop", "length") else f"vLLM finish reason {reason!r}",
-            latency_s=latency,
-        )
-
-    def close(self) -> None:
-        """Shut vLLM down (its workers' goodbyes go to the log file, if there is one)."""
-        with quiet(self.log_path):
-            del self.llm
-            gc.collect()

@@ -1,14 +1,16 @@
 """`curate generate`: K-trial acceptance over a run directory that survives a crash and resumes exactly."""
 
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import Progress, TaskID
 
 from curate.engines import open_counter
-from curate.engines.base import Constraint, Engine, GenerationRequest, trial_seed
+from curate.engines.base import Constraint, Engine, GenerationRequest, GenerationResult, trial_seed
 from curate.generation.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
 from curate.generation.fingerprint import check_inputs, row_fingerprints
 from curate.generation.run_dir import ENGINE_LOG, TRIALS, RunInfo, read_run_info, write_run_info
@@ -191,42 +193,108 @@ def generation_asking(plan: Plan, documents: dict[str, tuple[str, bool]], constr
     )
 
 
+@dataclass
+class TrialLoop:
+    """Judges and journals each result as it arrives, and keeps the slots and the progress bar current."""
+
+    plan: Plan
+    asking: Asking
+    by_id: dict[str, Example]
+    slots: dict[tuple[str, int], Trial]
+    journal: Journal
+    progress: Progress
+    bar: TaskID
+    accepted: int
+    skip: set[tuple[str, int]] = field(default_factory=set)
+    tokens: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def open_trials(self, example: Example, strategy: str) -> list[int]:
+        """The example's trials to send next under `strategy` (errored slots of this run are not retried)."""
+        return open_slots(example.id, self.slots, self.asking.k, strategy, self.skip)
+
+    def request(self, example: Example, number: int) -> GenerationRequest:
+        """The engine request for trial `number` of an example."""
+        return request_for(self.plan, self.asking, example, number)
+
+    def record(self, result: GenerationResult, seed: int) -> Example:
+        """Judge and journal one result; returns its example."""
+        engine = self.plan.engine
+        example_id, number = result.key.split("\x1f")
+        example = self.by_id[example_id]
+        raw = trial_from_result(result, example, int(number), seed, engine.uri, engine.model_id, self.asking.kind)
+        trial = judge(raw, self.plan.task, self.plan.config.min_explanation_chars)
+        self.journal.append(trial)
+        self.slots[(example_id, trial.trial)] = trial
+        if trial.status == "error":
+            self.skip.add((example_id, trial.trial))
+        state = decide(example_id, self.slots, self.asking.k).state
+        self.accepted += state == "accepted"
+        self.tokens += trial.completion_tokens
+        self.progress.update(
+            self.bar,
+            advance=int(state != "pending"),
+            accepted=self.accepted,
+            tps=self.tokens / max(time.perf_counter() - self.started, 1e-9),
+        )
+        return example
+
+
+def round_trials(loop: TrialLoop, active: list[Example], strategy: str) -> None:
+    """rounds / parallel: send every open slot, wait for the whole batch, repeat."""
+    while wanted := [(ex, n) for ex in active for n in loop.open_trials(ex, strategy)]:
+        requests = [loop.request(ex, n) for ex, n in wanted]
+        seeds = {request.key: request.seed for request in requests}
+        for result in loop.plan.engine.generate(requests):
+            loop.record(result, seeds[result.key])
+
+
+def pipelined_trials(loop: TrialLoop, active: list[Example], limit: int) -> None:
+    """pipelined: an example's next trial goes out as soon as its last one failed (rounds' slots, so rounds'
+    accepted set), at most `limit` requests in flight; retries go before examples not started yet."""
+    waiting = deque(active)
+    in_flight: dict[str, int] = {}  # request key -> seed
+    stream = loop.plan.engine.stream()
+
+    def refill() -> None:
+        batch = []
+        while waiting and len(in_flight) < limit:
+            example = waiting.popleft()
+            for number in loop.open_trials(example, "rounds"):
+                batch.append(request := loop.request(example, number))
+                in_flight[request.key] = request.seed
+        stream.submit(batch)
+
+    refill()
+    for result in stream:
+        waiting.appendleft(loop.record(result, in_flight.pop(result.key)))
+        refill()
+
+
+def chosen_strategy(strategy: str, engine: Engine) -> str:
+    """The strategy `auto` stands for on this engine: pipelined where it streams, else rounds."""
+    if strategy != "auto":
+        return strategy
+    return "pipelined" if engine.streams else "rounds"
+
+
 def run_trials(
     plan: Plan, asking: Asking, active: list[Example], slots: dict[tuple[str, int], Trial], journal: Journal, console
 ) -> None:
-    """Send open trial slots round after round, journaling each result as it arrives."""
-    engine = plan.engine
-    by_id = {ex.id: ex for ex in active}
-    skip: set[tuple[str, int]] = set()
+    """Send the open trial slots of `active` in the asking's strategy, journaling each result as it arrives."""
     states = [decide(ex.id, slots, asking.k).state for ex in active]
-    accepted, tokens, started = states.count("accepted"), 0, time.perf_counter()
     fields = "accepted {task.fields[accepted]} · {task.fields[tps]:.1f} tok/s"
     with progress_bar(console, fields, remaining=True) as progress:
+        accepted = states.count("accepted")
         bar = progress.add_task(
             "examples", total=len(active), completed=len(states) - states.count("pending"), accepted=accepted, tps=0.0
         )
-        while wanted := [(ex, n) for ex in active for n in open_slots(ex.id, slots, asking.k, asking.strategy, skip)]:
-            requests = [request_for(plan, asking, ex, n) for ex, n in wanted]
-            seeds = {request.key: request.seed for request in requests}
-            for result in engine.generate(requests):
-                example_id, number = result.key.split("\x1f")
-                raw = trial_from_result(
-                    result, by_id[example_id], int(number), seeds[result.key], engine.uri, engine.model_id, asking.kind
-                )
-                trial = judge(raw, plan.task, plan.config.min_explanation_chars)
-                journal.append(trial)
-                slots[(example_id, trial.trial)] = trial
-                if trial.status == "error":
-                    skip.add((example_id, trial.trial))
-                state = decide(example_id, slots, asking.k).state
-                accepted += state == "accepted"
-                tokens += trial.completion_tokens
-                progress.update(
-                    bar,
-                    advance=int(state != "pending"),
-                    accepted=accepted,
-                    tps=tokens / max(time.perf_counter() - started, 1e-9),
-                )
+        loop = TrialLoop(plan, asking, {ex.id: ex for ex in active}, slots, journal, progress, bar, accepted)
+        strategy = chosen_strategy(asking.strategy, plan.engine)
+        if strategy == "pipelined":
+            pipelined_trials(loop, active, plan.config.concurrency)
+        else:
+            round_trials(loop, active, strategy)
 
 
 def journaled_trials(
@@ -305,6 +373,7 @@ def run_generate(
         dry_run_report(plan, active, console)
         return ExitCode.DONE
     with plan.engine as engine:
+        plan.config = plan.config.model_copy(update={"strategy": chosen_strategy(config.strategy, engine)})
         documents = {
             ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens) for ex in plan.examples
         }
