@@ -59,7 +59,7 @@ def main() -> None:
     processes = 2 if args.cpu else min(2, torch.cuda.device_count())
     if processes < 1:
         raise SystemExit("no CUDA device: run on GPUs, or pass --cpu for a DDP smoke test")
-    sharded = ["--cpu"] if args.cpu else ["--config_file", str(FSDP_CONFIG)]
+    sharded = ["--cpu", "--multi_gpu"] if args.cpu else ["--config_file", str(FSDP_CONFIG)]
     sharded += ["--num_processes", str(processes), "--mixed_precision", "no"]
     single = ["--cpu", "--num_processes", "1"] if args.cpu else ["--config_file", str(ONE_GPU_CONFIG)]
     single += ["--mixed_precision", "no"]
