@@ -36,6 +36,8 @@ def launch(launcher: list[str], version: Path, model: Path, out: Path, **overrid
     command += ["--dataset", str(version), "--model", str(model), "--out", str(out)]
     command += [f"{k}={v}" for k, v in settings.items()]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    if "--multi_gpu" in launcher and not torch.cuda.is_available():
+        env["ACCELERATE_USE_CPU"] = "true"  # the CPU smoke: accelerate's multi-process launcher, gloo processes
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-4000:]}")
@@ -59,7 +61,7 @@ def main() -> None:
     processes = 2 if args.cpu else min(2, torch.cuda.device_count())
     if processes < 1:
         raise SystemExit("no CUDA device: run on GPUs, or pass --cpu for a DDP smoke test")
-    sharded = ["--cpu", "--multi_gpu"] if args.cpu else ["--config_file", str(FSDP_CONFIG)]
+    sharded = ["--multi_gpu"] if args.cpu else ["--config_file", str(FSDP_CONFIG)]
     sharded += ["--num_processes", str(processes), "--mixed_precision", "no"]
     single = ["--cpu", "--num_processes", "1"] if args.cpu else ["--config_file", str(ONE_GPU_CONFIG)]
     single += ["--mixed_precision", "no"]

@@ -37,13 +37,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def torchrun(version: Path, model: Path, out: Path, **overrides) -> subprocess.CompletedProcess:
-    """`train run` in two gloo processes."""
+def torchrun(
+    version: Path, model: Path, out: Path, log_dir: Path | None = None, **overrides
+) -> subprocess.CompletedProcess:
+    """`train run` in two gloo processes (with `log_dir`: each process's stderr in its own file there)."""
     settings = {**SETTINGS, **overrides}
+    logs = [f"--log-dir={log_dir}", "--redirects=2"] if log_dir else []
     command = [
         sys.executable,
         "-m",
         "torch.distributed.run",
+        *logs,
         "--nproc_per_node=2",
         "--master_addr=127.0.0.1",
         f"--master_port={free_port()}",
@@ -127,8 +131,11 @@ def test_a_checkpoint_of_two_processes_is_refused_by_one_before_anything_changes
 
 def test_a_batch_the_processes_do_not_divide_exits_2_before_the_run_starts(runs, tiny_model_dir, tmp_path):
     out = tmp_path / "odd"
-    done = torchrun(runs["version"], tiny_model_dir, out, batch_size=3)
-    stderr = " ".join(done.stderr.split())
-    assert done.returncode != 0 and stderr.count("exitcode : 2") == 2, "each process ends with exit 2 (bad input)"
-    assert "batch_size=3 is not a multiple of the 2 processes: set batch_size to a multiple of 2" in stderr
-    assert "ValueError" not in stderr and not out.exists()
+    done = torchrun(runs["version"], tiny_model_dir, out, log_dir=tmp_path / "logs", batch_size=3)
+    agent = " ".join(done.stderr.split())  # torchrun stops the other process once one has ended
+    assert done.returncode != 0 and "exitcode : 2" in agent and "exitcode : 1 " not in agent, done.stderr[-3000:]
+    ranks = [" ".join(path.read_text().split()) for path in (tmp_path / "logs").rglob("stderr.log")]
+    message = "error: batch_size=3 is not a multiple of the 2 processes: set batch_size to a multiple of 2"
+    assert any(message in stderr for stderr in ranks), "exit 2 (bad input) with one line naming the setting and fix"
+    assert not any("Traceback" in stderr for stderr in ranks)
+    assert not out.exists()
