@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from evaluate.io import MetricsFile, PredictionRow
+from schemas.train_metrics import StepRow
 
 
 def save(fig: plt.Figure, path: Path) -> None:
@@ -63,4 +64,23 @@ def epoch_plot(epochs: dict[int, dict[str, float | None]], keys: list[str], path
         ax.plot(xs, ys, marker="o", linestyle="-" if len(xs) > 1 else "none", label=key)
     ax.set(xlabel="epoch", ylabel="dev value", title="Dev metrics by epoch", xticks=xs)
     ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def loss_plot(steps: list[StepRow], auroc_at_step: dict[int, float], path: Path) -> None:
+    """Training losses (total, LM, classification) by optimizer step; dev AUROC (right axis) at epoch ends."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    xs = [row.step for row in steps]
+    for key, label in (("loss", "total loss"), ("lm_loss", "LM loss"), ("cls_loss", "classification loss")):
+        ax.plot(xs, [getattr(row, key) for row in steps], label=label, linewidth=1)
+    ax.set(xlabel="optimizer step", ylabel="train loss", title="Training curves")
+    handles, labels = ax.get_legend_handles_labels()
+    if auroc_at_step:
+        right = ax.twinx()
+        at = sorted(auroc_at_step)
+        right.plot(at, [auroc_at_step[x] for x in at], color="black", marker="o", linestyle="--", label="dev AUROC")
+        right.set(ylabel="dev AUROC", ylim=(0, 1))
+        more = right.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax.legend(handles, labels, fontsize=8, loc="upper right")
     save(fig, path)

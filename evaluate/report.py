@@ -7,10 +7,10 @@ import numpy as np
 
 from evaluate.io import METRICS, PREDICTIONS, MetricsFile, read_metrics, read_predictions
 from evaluate.judge import JUDGE_JSON, JudgeSummary, read_judge_summary
-from evaluate.plots import epoch_plot, reliability_plot, roc_plot
+from evaluate.plots import epoch_plot, loss_plot, reliability_plot, roc_plot
 from evaluate.select import evaluated_dev_metrics
-from schemas.files import atomic_write_bytes
-from schemas.train_metrics import DevEpochMetrics, read_dev_metrics
+from schemas.files import Journal, atomic_write_bytes
+from schemas.train_metrics import STEPS, DevEpochMetrics, StepRow, read_dev_metrics
 
 TABLE2 = {
     "AUROC": "auroc",
@@ -30,6 +30,7 @@ TABLE3 = {
 JUDGE_COLUMNS = {"RLI ↓": "rli", "κ_RL": "kappa_rl", "Readability": "readability_mean"}
 FIGURE1_KEYS = ["parsability", "auroc", "kappa_at_05"]
 EPOCHS_PNG = "epochs.png"
+LOSSES_PNG = "losses.png"
 UNKNOWN = "unknown test set"
 
 
@@ -164,7 +165,7 @@ def group_results(folders: list[Path]) -> tuple[dict[GroupKey, list[Result]], di
 def write_report(
     folders: list[Path], out: Path, training_run: Path | None = None, allow_mixed_test_sets: bool = False
 ) -> Path:
-    """Write `report.md`, `roc.png`, `reliability.png` (and `epochs.png` for a training run) into `out`; results
+    """Write `report.md`, `roc.png`, `reliability.png` (and `epochs.png`, `losses.png` for a training run); results
     on different test sets are refused unless `allow_mixed_test_sets`, then marked in the tables."""
     groups, where = group_results(folders)
     sets = EvaluatedSets(where)
@@ -186,7 +187,7 @@ def write_report(
     reliability_plot({row_name(k, sets): results[0][0] for k, results in groups.items()}, out / "reliability.png")
     lines += ["![ROC](roc.png) ![Reliability](reliability.png)", ""]
     if training_run is not None:
-        lines += figure1(Path(training_run), out)
+        lines += figure1(Path(training_run), out) + loss_curves(Path(training_run), out)
     path = out / "report.md"
     atomic_write_bytes(path, "\n".join(lines).encode())
     return path
@@ -216,3 +217,20 @@ def figure1(run: Path, out: Path) -> list[str]:
     epoch_plot(epochs, keys, out / EPOCHS_PNG)
     one = [f"One epoch only: epoch {next(iter(epochs))}'s values are drawn as points, with no curve.", ""]
     return [*lines, *(one if len(epochs) == 1 else []), f"![epochs]({EPOCHS_PNG})", ""]
+
+
+def loss_curves(run: Path, out: Path) -> list[str]:
+    """The training curves of a run from its step log (LM, classification and total loss per optimizer step) with
+    the dev AUROC at each epoch's last step, or a line saying why there is no figure."""
+    steps, _ = Journal(run / STEPS, StepRow).read()
+    lines = ["## Training curves", "", f"From {run / STEPS}.", ""]
+    if not steps:
+        (out / LOSSES_PNG).unlink(missing_ok=True)
+        return [*lines, f"No figure: {run / STEPS} has no complete step row.", ""]
+    last_step = {row.epoch: row.step for row in steps}
+    auroc = {
+        last_step[e]: row.auroc for e, row in read_dev_metrics(run).items() if e in last_step and row.auroc is not None
+    }
+    loss_plot(steps, auroc, out / LOSSES_PNG)
+    note = [] if auroc else ["No dev AUROC in metrics.jsonl (no validation split, or one class): losses only.", ""]
+    return [*lines, *note, f"![losses]({LOSSES_PNG})", ""]

@@ -27,9 +27,10 @@ def test_run_writes_vllm_loadable_adapter_head_and_metrics(tiny_model_dir, tmp_p
         "run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "--config", config, "epochs=1", *FAST
     )
     assert result.exit_code == 0, result.output
-    assert "train run: 1 process(es) (NO) on cpu; base weights float32, trainable weights float32, no autocast" in (
-        result.output
-    )
+    setup = "train run: 1 process(es) (NO) on cpu, accelerate mixed precision no; base weights float32, trainable"
+    assert f"{setup} weights float32, no autocast" in result.output
+    events = list((out / "tracking").rglob("events.out.tfevents.*"))
+    assert events, "TensorBoard logs into the run folder by default"
     rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert [(row["epoch"], row["split"]) for row in rows] == [(1, "train"), (1, "validation")], "one JSON row a line"
     record = json.loads((out / "train.json").read_text())
@@ -134,16 +135,24 @@ def test_overrides_go_over_the_file_and_key_null_sets_null(tmp_path):
         build_train_config(config, [])
 
 
-def test_existing_run_with_another_config_is_refused(tiny_model_dir, tmp_path):
+def test_existing_run_with_another_config_is_refused_and_more_epochs_continue_it(tiny_model_dir, tmp_path):
     version = toy_version(tmp_path / "registry")
     out = tmp_path / "run"
-    assert (
-        invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "epochs=1", *FAST).exit_code == 0
-    )
+    run = ["run", "--dataset", version, "--model", tiny_model_dir, "--out", out, *FAST]
+    assert invoke(*run, "epochs=1").exit_code == 0
     before = sorted(p.name for p in out.iterdir())
-    result = invoke("run", "--dataset", version, "--model", tiny_model_dir, "--out", out, "epochs=2", *FAST)
+    result = invoke(*run, "epochs=1", "learning_rate=3e-4")
     assert result.exit_code == 2 and "another config" in result.output
     assert sorted(p.name for p in out.iterdir()) == before
+
+    more = invoke(*run, "epochs=2")
+    assert more.exit_code == 0, more.output
+    assert json.loads((out / "train.json").read_text())["config"]["epochs"] == 2
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    assert [(s["epoch"], s["step"]) for s in steps] == [(1, 1), (1, 2), (2, 3), (2, 4)]
+    assert steps[2]["lr"] > 0.0, "the continued epoch decays over the new length, not from the finished run's 0"
+    fewer = invoke(*run, "epochs=1")
+    assert fewer.exit_code == 2 and "ask for more epochs than 2" in " ".join(fewer.output.split())
 
 
 def test_a_dev_split_with_one_class_is_refused_unless_allowed(tiny_model_dir, tmp_path):

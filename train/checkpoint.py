@@ -1,17 +1,18 @@
 """Epoch checkpoints: LoRA adapter (vLLM-loadable), head, head config, and the state for exact resume."""
 
-import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from peft import PeftModel, set_peft_model_state_dict
 from pydantic import Field
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+from torch.optim.lr_scheduler import LRScheduler
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils.logging import disable_progress_bar
 
@@ -56,8 +57,9 @@ class TrainRecord(Strict):
     dataset_sha256: dict[str, str]
 
     def identity(self) -> dict[str, Any]:
-        """The fields a resumed run must share with the checkpoint's run."""
-        return self.model_dump(mode="json", exclude={"dataset_dir"})
+        """The fields a resumed run must share with the checkpoint's run: all but where the dataset lies, the number
+        of epochs (raising it continues a finished run) and the trackers."""
+        return self.model_dump(mode="json", exclude={"dataset_dir": True, "config": {"epochs", "log_with"}})
 
 
 class ResumeState(Strict):
@@ -148,34 +150,22 @@ def save_weights(path: Path, lm: PeftModel, state_dict: dict[str, torch.Tensor],
     (path / HEAD_CONFIG).write_text(config.model_dump_json(indent=2))
 
 
-def rng_state() -> dict[str, Any]:
-    """Every RNG the run draws from."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+def keep_model_weights_out_of_state(accelerator: Accelerator) -> None:
+    """Under DDP or one process, `save_state` / `load_state` skip the model: its trainable weights are the
+    checkpoint's published adapter and head; FSDP and DeepSpeed keep their sharded model state in `resume/`."""
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        return
+    accelerator.register_save_state_pre_hook(lambda models, weights, output_dir: weights.clear())
+    accelerator.register_load_state_pre_hook(lambda models, input_dir: models.clear())
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore the RNGs saved by `rng_state`."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_rank_state(path: Path, rank: int, optimizer: torch.optim.Optimizer) -> None:
-    """This process's optimizer and RNG state under `path/resume/`."""
-    (path / RESUME).mkdir(parents=True, exist_ok=True)
-    torch.save(optimizer.state_dict(), path / RESUME / f"optimizer-rank{rank}.pt")
-    torch.save(rng_state(), path / RESUME / f"rng-rank{rank}.pt")
-
-
-def save_run_state(path: Path, scheduler, state: ResumeState) -> None:
-    """The scheduler and `state.json`, written last: a checkpoint without `state.json` is incomplete."""
-    torch.save(scheduler.state_dict(), path / RESUME / "scheduler.pt")
-    (path / RESUME / STATE).write_text(state.model_dump_json(indent=2))
+def save_training_state(accelerator: Accelerator, path: Path, state: "ResumeState") -> None:
+    """Optimizer, scheduler and every process's RNG state through `accelerator.save_state` (called on all
+    processes), then `state.json`, written last by the main process: a checkpoint without it is incomplete."""
+    accelerator.save_state(str(path / RESUME))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (path / RESUME / STATE).write_text(state.model_dump_json(indent=2))
 
 
 def read_resume_state(path: Path) -> ResumeState:
@@ -194,11 +184,14 @@ def load_trainable_weights(path: Path, model: DualHeadModel) -> None:
     model.head.load_state_dict(load_file(path / HEAD, device=str(model.head.net[1].weight.device)), strict=True)
 
 
-def load_rank_state(path: Path, rank: int, optimizer: torch.optim.Optimizer, scheduler) -> None:
-    """Restore optimizer, scheduler and RNG state of one process."""
-    optimizer.load_state_dict(torch.load(path / RESUME / f"optimizer-rank{rank}.pt", weights_only=False))
-    scheduler.load_state_dict(torch.load(path / RESUME / "scheduler.pt", weights_only=False))
-    set_rng_state(torch.load(path / RESUME / f"rng-rank{rank}.pt", weights_only=False))
+def load_training_state(accelerator: Accelerator, path: Path, scheduler: LRScheduler) -> None:
+    """Restore optimizer, scheduler and RNG state (all processes); the optimizer's learning rate then follows the
+    schedule of this run at the restored step, so a run given more epochs decays over its new length."""
+    accelerator.load_state(str(Path(path) / RESUME))
+    step = scheduler.last_epoch
+    rates = [base * rate(step) for base, rate in zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)]
+    for group, lr in zip(scheduler.optimizer.param_groups, rates, strict=True):
+        group["lr"] = lr
 
 
 def load_checkpoint(path: Path | str, device: str = "cpu") -> LoadedCheckpoint:

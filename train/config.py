@@ -10,6 +10,7 @@ from schemas.base import Strict
 from schemas.config import validated_config
 
 Objective = Literal["joint", "cls-only", "gen-only"]
+Tracker = Literal["tensorboard", "wandb", "mlflow"]
 
 
 class TrainConfig(Strict):
@@ -54,7 +55,8 @@ class TrainConfig(Strict):
         None, ge=1, description="document token limit (only the task's truncate field is cut); default: the task spec's"
     )
     precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="auto: bf16 base weights on GPU, fp32 on CPU (LoRA and head weights stay fp32)"
+        "auto",
+        description="auto: bf16 base weights on GPU, fp32 on CPU and under FSDP (LoRA and head weights stay fp32)",
     )
     attn_implementation: str = Field("sdpa", description="transformers attention backend: sdpa, eager, flex_attention")
     gradient_checkpointing: bool = Field(
@@ -62,6 +64,11 @@ class TrainConfig(Strict):
     )
     checkpoint_every_n_layers: int = Field(1, ge=1, description="with checkpointing: only every n-th decoder layer")
     seed: int = Field(0, description="seeds LoRA/head init, the epoch shuffles and dropout")
+    log_with: list[Tracker] = Field(
+        ["tensorboard"],
+        description="accelerate trackers the run logs to: tensorboard (into RUN/tracking/), wandb, mlflow (each when"
+        " installed); [] for none; may change when a run is resumed",
+    )
     allow_one_class_dev: bool = Field(
         False,
         description="train on a version whose validation split lacks a class (or is empty); refused by default, since"

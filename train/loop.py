@@ -38,7 +38,9 @@ from train.card import write_card
 from train.collate import pack, plan_micro_batches
 from train.config import TrainConfig
 from train.data import Encoded, encode_split, eog_token_id
+from train.distributed import is_fsdp, launch_problem, model_problem, setup_line
 from train.model import DualHeadModel, build_model, objective_loss
+from train.tracking import check_trackers, start_trackers
 
 RECORD = "train.json"
 
@@ -101,7 +103,8 @@ class Session:
 
 def train_run(cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None = None) -> Path:
     """Train a dual-head model on a published dataset version, writing `out/epoch-N` after every epoch."""
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    check_trackers(cfg.log_with)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), log_with=cfg.log_with or None, project_dir=out)
     with output_lock(accelerator, Path(out)):
         session = setup(accelerator, cfg, Path(dataset_dir), model_path, Path(out), resume_from)
         try:
@@ -109,6 +112,7 @@ def train_run(cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, r
         finally:
             if session.logs:
                 session.logs.close()
+            accelerator.end_training()
     return session.out
 
 
@@ -132,19 +136,35 @@ def output_lock(accelerator: Accelerator, out: Path) -> Iterator[None]:
 def setup(
     accelerator: Accelerator, cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, resume_from: Path | None
 ) -> Session:
-    """Read and encode the data, start the run folder, build (or restore) model, optimizer and scheduler."""
+    """Check the launch, read and encode the data, build (or restore) model, optimizer and scheduler; only then
+    start the run folder, so a setting that cannot work leaves nothing behind."""
+    precision = run_precision(cfg, accelerator)
+    base_dtype = ckpt.model_dtype(accelerator.device, precision)
+    refuse(launch_problem(cfg, accelerator, base_dtype))
     prep = prepare(cfg, dataset_dir, model_path, out, resume_from, accelerator.num_processes)
     accelerator.wait_for_everyone()
     start = ckpt.read_resume_state(prep.resume_from).epoch if prep.resume_from else 0
-    logs = start_output(out, prep.record, start) if accelerator.is_main_process else None
     steps_per_epoch = math.ceil(len(prep.train) / cfg.batch_size)
-    model, optimizer, scheduler = build(accelerator, prep, steps_per_epoch * cfg.epochs)
+    model, optimizer, scheduler = build(accelerator, prep, steps_per_epoch * cfg.epochs, precision)
+    refuse(model_problem(is_fsdp(accelerator), model))
+    accelerator.print(setup_line(accelerator, model, base_dtype, model.autocast_bf16))
     if prep.resume_from:
-        restore(prep.resume_from, accelerator.process_index, model, optimizer, scheduler)
-    accelerator.print(setup_line(accelerator, model))
+        ckpt.load_trainable_weights(prep.resume_from, model)
+    logs = start_output(out, prep.record, start) if accelerator.is_main_process else None
+    start_trackers(accelerator, cfg)
     model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    ckpt.keep_model_weights_out_of_state(accelerator)
+    if prep.resume_from:
+        ckpt.load_training_state(accelerator, prep.resume_from, scheduler)
     model.train()
     return Session(accelerator, prep, model, optimizer, scheduler, out, start, steps_per_epoch, logs)
+
+
+def refuse(problem: str | None) -> None:
+    """ValueError with the problem's message (every process finds the same), before the run folder is touched."""
+    if problem:
+        raise ValueError(problem)
 
 
 def prepare(
@@ -206,7 +226,16 @@ def resume_point(record: ckpt.TrainRecord, out: Path, resume_from: Path | None, 
     if state.record.identity() != record.identity():
         raise ValueError(f"checkpoint {resume_from} was trained with another config, model or dataset")
     if state.world_size != world_size:
-        raise ValueError(f"checkpoint {resume_from} was written by {state.world_size} processes: resume with as many")
+        raise ValueError(
+            f"checkpoint {resume_from} was written by {state.world_size} process(es) and this run has {world_size}:"
+            f" its optimizer, RNG (and FSDP shard) state is per process, so resume with `accelerate launch"
+            f" --num_processes {state.world_size} ...`, or train again into a new --out"
+        )
+    if record.config.epochs < state.epoch:
+        raise ValueError(
+            f"epochs={record.config.epochs} but {resume_from} is already epoch {state.epoch}: ask for more epochs"
+            f" than {state.epoch} to continue the run, or use a new --out"
+        )
     done = ckpt.epoch_dirs(out) if out.exists() else {}
     later = [e for e, path in done.items() if e > state.epoch and ckpt.weights_problem(path) is None]
     if later:
@@ -240,37 +269,24 @@ def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def run_precision(cfg: TrainConfig, accelerator: Accelerator) -> str:
+    """The base weights' precision: the config's, where `auto` under FSDP is fp32 (FSDP shards one dtype; its
+    mixed precision computes in bf16)."""
+    return "fp32" if cfg.precision == "auto" and is_fsdp(accelerator) else cfg.precision
+
+
 def build(
-    accelerator: Accelerator, prep: Prepared, total_steps: int
+    accelerator: Accelerator, prep: Prepared, total_steps: int, precision: str
 ) -> tuple[DualHeadModel, torch.optim.Optimizer, LRScheduler]:
-    """The seeded dual-head model, AdamW and the warmup + linear-decay schedule over `total_steps`."""
+    """The seeded dual-head model (base weights in `precision`), AdamW and the warmup + linear-decay schedule."""
     cfg = prep.record.config
     torch.manual_seed(cfg.seed)
-    base = ckpt.load_base(prep.record.model, accelerator.device, cfg.precision, cfg.attn_implementation)
+    base = ckpt.load_base(prep.record.model, accelerator.device, precision, cfg.attn_implementation)
     model = build_model(base, cfg, prep.task.positive_label)
     torch.manual_seed(cfg.seed + accelerator.process_index)  # dropout masks differ between processes
     optimizer = torch.optim.AdamW(trainable(model), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(cfg.warmup_ratio * total_steps), total_steps)
     return model, optimizer, scheduler
-
-
-def restore(
-    checkpoint: Path, rank: int, model: DualHeadModel, optimizer: torch.optim.Optimizer, scheduler: LRScheduler
-) -> None:
-    """Load a checkpoint's adapter and head, and this process's optimizer, scheduler and RNG state."""
-    ckpt.load_trainable_weights(checkpoint, model)
-    ckpt.load_rank_state(checkpoint, rank, optimizer, scheduler)
-
-
-def setup_line(accelerator: Accelerator, model: DualHeadModel) -> str:
-    """One line on the effective distributed setup: processes, device and the precision the model computes in."""
-    dtypes = "/".join(sorted({str(p.dtype).removeprefix("torch.") for p in trainable(model)}))
-    base = str(model.lm.get_base_model().dtype).removeprefix("torch.")
-    return (
-        f"train run: {accelerator.num_processes} process(es) ({accelerator.distributed_type.value}) on"
-        f" {accelerator.device.type}; base weights {base}, trainable weights {dtypes},"
-        f" {'bf16 autocast' if model.autocast_bf16 else 'no autocast'}"
-    )
 
 
 def fit(session: Session) -> None:
@@ -285,7 +301,14 @@ def fit(session: Session) -> None:
                 for row in rows:
                     session.logs.metrics.append(EpochMetrics(row))
                     bar.console.print(row.model_dump_json(), soft_wrap=True, highlight=False)
+            log_epoch(session, rows, epoch * session.steps_per_epoch)
             save_checkpoint(session, epoch)
+
+
+def log_epoch(session: Session, rows: list[TrainEpochMetrics | DevEpochMetrics], step: int) -> None:
+    """An epoch's train and dev metrics to the trackers, at the epoch's last optimizer step."""
+    values = {f"{row.split}/epoch_{k}": v for row in rows for k, v in row.model_dump(exclude={"epoch"}).items()}
+    session.accelerator.log({k: v for k, v in values.items() if isinstance(v, int | float)}, step)
 
 
 def train_epoch(session: Session, epoch: int, bar: Progress) -> TrainEpochMetrics:
@@ -304,6 +327,8 @@ def train_epoch(session: Session, epoch: int, bar: Progress) -> TrainEpochMetric
         row = step_row(epoch, (epoch - 1) * spe + s + 1, losses, session.scheduler.get_last_lr()[0])
         if session.logs:
             session.logs.steps.append(row)
+        values = row.model_dump(exclude={"epoch", "step"})
+        session.accelerator.log({f"train/{k}": v for k, v in values.items()}, row.step)
         bar.update(task, advance=1, info=f"loss {row.loss:.4f}")
     loss, lm, cls = (sums / spe).tolist()
     seconds = round(time.time() - began, 3)
@@ -318,9 +343,14 @@ def step_row(epoch: int, step: int, losses: StepLosses, lr: float) -> StepRow:
         loss=losses.loss.item(),
         lm_loss=losses.lm.item(),
         cls_loss=losses.cls.item(),
-        grad_norm=float(losses.grad_norm),
+        grad_norm=float(full_value(losses.grad_norm)),
         lr=lr,
     )
+
+
+def full_value(value: torch.Tensor) -> torch.Tensor:
+    """A tensor's whole value (FSDP2 returns the gradient norm as a replicated DTensor)."""
+    return value.full_tensor() if hasattr(value, "full_tensor") else value
 
 
 def rank_micro_batches(
@@ -352,7 +382,7 @@ def train_step(
             accelerator.backward(loss * accelerator.num_processes)
         lm, cls = parts.lm_sum.sum().detach() / max(n_tokens, 1.0), parts.cls_loss.sum().detach() / n_examples
         totals += torch.stack([loss.detach(), lm * weight, cls * weight])
-    grad_norm = accelerator.clip_grad_norm_(trainable(model), cfg.max_grad_norm)
+    grad_norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)  # FSDP clips its own shards
     loss, lm, cls = accelerator.reduce(totals, reduction="sum")
     return StepLosses(loss, lm, cls, grad_norm)
 
@@ -425,20 +455,19 @@ def save_checkpoint(session: Session, epoch: int) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    ckpt.save_rank_state(staging, accelerator.process_index, session.optimizer)
     state_dict = accelerator.get_state_dict(session.model)
-    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         model: DualHeadModel = accelerator.unwrap_model(session.model)
         ckpt.save_weights(staging, model.lm, state_dict, head_config(session, model, epoch))
-        state = ckpt.ResumeState(
-            epoch=epoch,
-            global_step=epoch * session.steps_per_epoch,
-            world_size=accelerator.num_processes,
-            record=session.prep.record,
-        )
-        ckpt.save_run_state(staging, session.scheduler, state)
         session.prep.tokenizer.save_pretrained(staging)  # the checkpoint loads and pushes as one folder
+    state = ckpt.ResumeState(
+        epoch=epoch,
+        global_step=epoch * session.steps_per_epoch,
+        world_size=accelerator.num_processes,
+        record=session.prep.record,
+    )
+    ckpt.save_training_state(accelerator, staging, state)
+    if accelerator.is_main_process:
         write_card(staging)
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
