@@ -1,4 +1,5 @@
-"""The engine protocol: a batch of chat requests in, one result per request out (in completion order)."""
+"""The engine protocol: chat requests in, one result per request out (in completion order), as a batch or a
+stream that takes new requests while results come back."""
 
 import hashlib
 from collections.abc import Iterator, Sequence
@@ -46,14 +47,27 @@ class GenerationResult(Strict):
     latency_s: float = 0.0
 
 
+class RequestStream(Protocol):
+    """Requests submitted at any time; iterating yields each result as it finishes, and ends when nothing is
+    queued or in flight."""
+
+    def submit(self, requests: Sequence[GenerationRequest]) -> None: ...
+
+    def __iter__(self) -> Iterator[GenerationResult]: ...
+
+
 class Engine(Protocol):
-    """A teacher or judge backend. `generate` yields each result as soon as it is complete."""
+    """A teacher or judge backend. `generate` yields each result as soon as it is complete; `stream` also takes
+    requests while others are in flight when `streams` is True (else it runs them in round barriers)."""
 
     uri: str
     model_id: str
     supports_constraints: bool
+    streams: bool
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]: ...
+
+    def stream(self) -> RequestStream: ...
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -77,6 +91,34 @@ class ClosesOnExit:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class BatchStream:
+    """A RequestStream for engines that cannot stream: each `generate` call takes everything submitted before it
+    started, so requests submitted meanwhile wait for the next call (a round barrier, as in `rounds`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.queued: list[GenerationRequest] = []
+
+    def submit(self, requests: Sequence[GenerationRequest]) -> None:
+        """Queue requests for the next `generate` call."""
+        self.queued.extend(requests)
+
+    def __iter__(self) -> Iterator[GenerationResult]:
+        while self.queued:
+            batch, self.queued = self.queued, []
+            yield from self.engine.generate(batch)
+
+
+class BatchStreams:
+    """Mixin for engines without streaming: `stream()` is a BatchStream over their `generate`."""
+
+    streams = False
+
+    def stream(self) -> BatchStream:
+        """A stream that runs the submitted requests in round barriers."""
+        return BatchStream(self)
 
 
 class EngineError(ValueError):

@@ -12,7 +12,7 @@ from transformers import (
     LogitsProcessorList,
 )
 
-from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import BatchStreams, ClosesOnExit, EngineError, GenerationRequest, GenerationResult
 from curate.engines.tokens import CountsTokens, load_tokenizer, prompt_ids
 from schemas.truncation import TokenizerCounter
 
@@ -53,7 +53,7 @@ def pick_device_and_dtype() -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float32
 
 
-class HFEngine(CountsTokens, ClosesOnExit):
+class HFEngine(BatchStreams, CountsTokens, ClosesOnExit):
     """transformers `generate` with left padding; requests sorted by prompt length into chunks of `batch_size`."""
 
     supports_constraints = False

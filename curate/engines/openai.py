@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import BatchStreams, ClosesOnExit, EngineError, GenerationRequest, GenerationResult
 from curate.engines.tokens import CharEstimateCounter, CountsTokens, load_tokenizer
 from schemas.redact import redact
 from schemas.truncation import TokenCounter, TokenizerCounter
@@ -50,7 +50,7 @@ def backoff_delay(attempt: int, base_s: float) -> float:
     return min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
 
 
-class OpenAIEngine(CountsTokens, ClosesOnExit):
+class OpenAIEngine(BatchStreams, CountsTokens, ClosesOnExit):
     """Chat completions through `AsyncOpenAI`; the API key comes from OPENAI_API_KEY (default "EMPTY")."""
 
     supports_constraints = True

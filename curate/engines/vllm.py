@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig
 
-from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import BatchStreams, ClosesOnExit, EngineError, GenerationRequest, GenerationResult
 from curate.engines.tokens import CountsTokens, load_tokenizer, prompt_ids
 from schemas.truncation import TokenizerCounter
 
@@ -153,7 +153,7 @@ def external_id(internal_id: str) -> str:
     return internal_id.rsplit("-", 1)[0]
 
 
-class VLLMEngine(CountsTokens, ClosesOnExit):
+class VLLMEngine(BatchStreams, CountsTokens, ClosesOnExit):
     """One in-process `vllm.LLM` with prefix caching; eager mode on CPU (compiling costs minutes for ~10 %)."""
 
     supports_constraints = True
