@@ -17,12 +17,15 @@ from tests.engines_fixtures import free_port, log_tail
 
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`ray start --head --num-cpus=2 --block` as a subprocess; yields its address (127.0.0.1:PORT)."""
+    """`ray start --head --num-cpus=4 --block` as a subprocess; yields its address (127.0.0.1:PORT).
+
+    4 logical CPUs on this 2-core machine: two replicas of 2 OpenMP threads each, the in-process engine's count
+    (fp32 sums, and so samples, depend on the thread count)."""
     port = free_port()
     temp_dir = Path(tempfile.mkdtemp(prefix="ray-t-", dir="/tmp"))  # short: Ray's socket paths live under it
     log_path = tmp_path_factory.mktemp("ray-cluster") / "head.log"
     command = [
-        str(Path(sys.executable).with_name("ray")), "start", "--head", "--num-cpus=2", f"--port={port}",
+        str(Path(sys.executable).with_name("ray")), "start", "--head", "--num-cpus=4", f"--port={port}",
         f"--temp-dir={temp_dir}", "--include-dashboard=false", "--disable-usage-stats", "--block",
     ]  # fmt: skip
     with log_path.open("wb") as log:
