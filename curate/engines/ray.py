@@ -111,7 +111,7 @@ def start_replicas(ray: Any, model: str, tokenizer: str | None, settings: RayCon
     except RayActorError as err:
         raise EngineError(
             f"a ray replica died while starting ({str(err).splitlines()[0]}): install clsgen with its vllm extra on"
-            " every node (pip install 'clsgen[vllm]') and check the node's memory"
+            " every node (pip install 'clsgen[gpu,ray]', or [cpu,ray] on CPU nodes) and check the node's memory"
         ) from err
     for node, _, error in answers:
         if error:
