@@ -11,7 +11,15 @@ from pydantic import Field, ValidationError
 from schemas.base import Strict
 from schemas.task import InputMapping
 
-__all__ = ["GenerateConfig", "InputMapping", "SamplingConfig", "load_yaml_config", "merged", "validated_config"]
+__all__ = [
+    "GenerateConfig",
+    "InputMapping",
+    "RayConfig",
+    "SamplingConfig",
+    "load_yaml_config",
+    "merged",
+    "validated_config",
+]
 
 ConfigModel = TypeVar("ConfigModel", bound=Strict)
 
@@ -24,11 +32,25 @@ class SamplingConfig(Strict):
     max_tokens: int = Field(512, gt=0, description="max new tokens per trial; a longer answer is `truncated`")
 
 
+class RayConfig(Strict):
+    """Where the `ray:` engine places its vLLM replicas; none of it changes what a trial produces, except `dtype`."""
+
+    address: str | None = Field(None, description="Ray cluster address; default RAY_ADDRESS, else a local cluster")
+    replicas: int = Field(1, ge=1, description="long-lived vLLM replicas (one per GPU or node)")
+    gpus_per_replica: float = Field(0.0, ge=0.0, description="GPUs each replica reserves (0: vLLM-CPU)")
+    cpus_per_replica: float = Field(1.0, gt=0.0, description="CPUs each replica reserves (its OpenMP threads on CPU)")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one replica's model is split over")
+    dtype: str = Field("auto", description="vLLM dtype of the replicas, e.g. float32 for batch-invariant samples")
+    start_timeout_s: float = Field(600.0, gt=0.0, description="seconds to wait for every replica to load its model")
+
+
 class GenerateConfig(Strict):
     """`curate generate`: which teacher, how many trials, how to sample and how to read the inputs."""
 
     task: str = Field("clinifact", description="built-in task name or a task YAML path")
-    engine: str = Field("hf:default", description="engine URI: hf:PATH, vllm:PATH_OR_ID, openai:BASE_URL#MODEL")
+    engine: str = Field(
+        "hf:default", description="engine URI: hf:PATH, vllm:PATH_OR_ID, openai:BASE_URL#MODEL, ray:PATH_OR_ID"
+    )
     k: int = Field(5, ge=1, le=100, description="max trials per example (Algorithm 1's K)")
     strategy: Literal["rounds", "parallel", "pipelined", "auto"] = Field(
         "rounds",
@@ -44,10 +66,15 @@ class GenerateConfig(Strict):
     concurrency: int = Field(32, ge=1, description="requests in flight (openai; the pipelined strategy on any engine)")
     tokenizer: str | None = Field(None, description="tokenizer folder for length checks with the openai engine")
     columns: InputMapping | None = Field(None, description="column and label mapping; default: the task's")
+    ray: RayConfig = Field(RayConfig(), description="replica placement of the ray: engine")
 
     def identity_hash(self) -> str:
         """Hash of the fields that change what a trial produces; a run refuses to resume under another."""
-        keep = self.model_dump(mode="json", exclude={"batch_size", "concurrency", "strategy", "min_explanation_chars"})
+        keep = self.model_dump(
+            mode="json", exclude={"batch_size", "concurrency", "strategy", "min_explanation_chars", "ray"}
+        )
+        if self.ray.dtype != "auto":  # placement changes no sample; the dtype does (and old runs keep their hash)
+            keep["ray_dtype"] = self.ray.dtype
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-pytest_plugins = ["tests.engines_fixtures", "tests.argilla_fixtures"]
+pytest_plugins = ["tests.engines_fixtures", "tests.argilla_fixtures", "tests.ray_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -1,8 +1,9 @@
-"""Generation engines named by URI: `hf:PATH`, `vllm:PATH_OR_ID`, `openai:BASE_URL#MODEL`."""
+"""Generation engines named by URI: `hf:PATH`, `vllm:PATH_OR_ID`, `openai:BASE_URL#MODEL`, `ray:PATH_OR_ID`."""
 
 from pathlib import Path
 
 from curate.engines.base import Constraint, Engine, EngineError, GenerationRequest, GenerationResult, trial_seed
+from schemas.config import RayConfig
 from schemas.default_model import DEFAULT_MODEL_ID, resolve_model_path
 from schemas.redact import redact, url_credentials
 from schemas.truncation import TokenCounter, TokenizerCounter
@@ -20,7 +21,8 @@ __all__ = [
 
 ACCEPTED_FORMS = (
     "hf:PATH (hf:default = SmolLM2-135M-Instruct), vllm:PATH_OR_ID (vllm:default likewise), "
-    "openai:BASE_URL#MODEL (e.g. openai:http://127.0.0.1:8000/v1#teacher)"
+    "openai:BASE_URL#MODEL (e.g. openai:http://127.0.0.1:8000/v1#teacher), "
+    "ray:PATH_OR_ID (vLLM replicas on a Ray cluster)"
 )
 
 
@@ -54,7 +56,7 @@ def engine_kind(uri: str) -> tuple[str, str]:
     """(scheme, rest) of a well-formed engine URI; anything else is an EngineError listing the accepted forms."""
     scheme, _, rest = uri.partition(":")
     base_url, _, model = rest.partition("#")
-    if scheme in ("hf", "vllm") and rest:
+    if scheme in ("hf", "vllm", "ray") and rest:
         return scheme, rest
     if scheme == "openai" and base_url.startswith(("http://", "https://")) and model:
         check_no_credentials(base_url)
@@ -69,10 +71,12 @@ def open_engine(
     concurrency: int = 32,
     tokenizer: str | None = None,
     log_path: Path | None = None,
+    ray: RayConfig | None = None,
 ) -> Engine:
     """Create the engine a URI names; `tokenizer` overrides the model's (openai: enables exact token counts).
 
-    `log_path`: a file for vLLM's logs and output instead of the terminal (the other engines print none)."""
+    `log_path`: a file for vLLM's logs and output instead of the terminal (the other engines print none).
+    `ray`: where the ray engine places its replicas (default: one CPU replica on RAY_ADDRESS or a local cluster)."""
     scheme, rest = engine_kind(uri)
     if scheme == "hf":
         from curate.engines.hf import HFEngine
@@ -84,6 +88,11 @@ def open_engine(
 
         path, model_id = model_location(rest)
         return VLLMEngine(path, uri=uri, model_id=model_id, tokenizer=tokenizer, log_path=log_path)
+    if scheme == "ray":
+        from curate.engines.ray import RayEngine
+
+        path, model_id = model_location(rest)
+        return RayEngine(path, uri=uri, model_id=model_id, settings=ray or RayConfig(), tokenizer=tokenizer)
     from curate.engines.openai import OpenAIEngine
 
     base_url, _, model = rest.partition("#")

@@ -97,9 +97,9 @@ def absolute_if_exists(text: str) -> str:
 
 
 def anchored_engine(uri: str) -> str:
-    """An hf:/vllm: URI with its local model folder made absolute ('default' and hub ids stay as given)."""
+    """An hf:/vllm:/ray: URI with its local model folder made absolute ('default' and hub ids stay as given)."""
     scheme, _, model = uri.partition(":")
-    if scheme not in ("hf", "vllm") or resolve_model_path(model) != model:
+    if scheme not in ("hf", "vllm", "ray") or resolve_model_path(model) != model:
         return uri
     return f"{scheme}:{absolute_if_exists(model)}"
 
@@ -143,6 +143,7 @@ def open_teacher(config: GenerateConfig, log_path: Path | None) -> Engine:
         concurrency=config.concurrency,
         tokenizer=config.tokenizer,
         log_path=log_path,
+        ray=config.ray,
     )
 
 
