@@ -73,17 +73,31 @@ def folder_splits(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
-    """Read one input file as strings: only `columns` when the file holds them all (a CSV or Parquet file is then
-    never read in full), else every column; InputError names the file and what went wrong."""
+def scan_columns(path: Path, columns: list[str]) -> pl.LazyFrame:
+    """A lazy view of `columns` of one input file, as strings (nothing read yet beyond the header); a missing column
+    or an unreadable file is an InputError naming the file and the fix."""
     try:
         frame = lazy_table(path)
-        if columns and set(columns) <= set(frame.collect_schema().names()):
-            frame = frame.select(columns)
-        return frame.collect().cast(pl.String)
+        names = frame.collect_schema().names()
     except InputError:
         raise
     except Exception as err:  # polars, arrow and datasets raise many unrelated types
+        raise InputError(f"cannot read {path}: {err}") from err
+    missing = [column for column in columns if column not in names]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {missing}; the file has {names[:12]}."
+            " Fix the file or set `columns` (id_column, field_columns, label_column) in the config"
+        )
+    return frame.select(pl.col(columns).cast(pl.String))
+
+
+def collected(path: Path, frame: pl.LazyFrame) -> pl.DataFrame:
+    """Run a query over one input file in polars' streaming engine (the file is read in batches, never whole);
+    a parse failure is an InputError naming the file."""
+    try:
+        return frame.collect(engine="streaming")
+    except Exception as err:  # polars raises many unrelated types
         raise InputError(f"cannot read {path}: {err}") from err
 
 
@@ -193,36 +207,34 @@ def stripped(column: str) -> pl.Expr:
 def validated_frame(path: Path, mapping: InputMapping, split: str) -> pl.DataFrame:
     """One split file as columns id, split, label and one per task field (stripped), every row checked at once;
     the first bad row is an InputError naming it, the same as a row-by-row check would."""
-    raw = read_table(path, needed_columns(mapping))
-    missing = [column for column in needed_columns(mapping) if column not in raw.columns]
-    if missing:
-        raise InputError(
-            f"{path}: missing column(s) {missing}; the file has {raw.columns[:12]}."
-            " Fix the file or set `columns` (id_column, field_columns, label_column) in the config"
-        )
-    if raw.height == 0:
-        raise InputError(f"{path} has no rows")
-    frame = raw.select(
-        (
-            stripped(mapping.id_column)
-            if mapping.id_column
-            else pl.format(f"{split}-{{}}", pl.int_range(1, pl.len() + 1))
-        ).alias("id"),
-        pl.lit(split).alias("split"),
-        stripped(mapping.label_column)
-        .str.strip_suffix(".0")
-        .replace_strict(mapping.label_map or {"0": 0, "1": 1}, default=None, return_dtype=pl.Int64)
-        .alias("label"),
-        *(stripped(column).alias(field) for field, column in mapping.field_columns.items()),
+    raw = scan_columns(path, needed_columns(mapping))
+    frame = collected(
+        path,
+        raw.select(
+            (
+                stripped(mapping.id_column)
+                if mapping.id_column
+                else pl.format(f"{split}-{{}}", pl.int_range(1, pl.len() + 1))
+            ).alias("id"),
+            pl.lit(split).alias("split"),
+            stripped(mapping.label_column)
+            .str.strip_suffix(".0")
+            .replace_strict(mapping.label_map or {"0": 0, "1": 1}, default=None, return_dtype=pl.Int64)
+            .alias("label"),
+            *(stripped(column).alias(field) for field, column in mapping.field_columns.items()),
+        ),
     )
+    if frame.height == 0:
+        raise InputError(f"{path} has no rows")
     fields = list(mapping.field_columns)
     bad = (pl.col("id") == "") | pl.col("label").is_null()
     bad = pl.any_horizontal(bad, *(pl.col(f).str.contains("\x00", literal=True) | (pl.col(f) == "") for f in fields))
     first = frame.select(bad.arg_true().first()).item()
     if first is not None:
         example_id = frame["id"][first]
-        where = f"{path} row {first + 1} (id {example_id!r})"
-        raise row_error(where, example_id, raw.row(first, named=True), mapping, raw[mapping.label_column])
+        row = collected(path, raw.slice(first, 1)).row(0, named=True)
+        labels = collected(path, raw.select(mapping.label_column)).to_series()
+        raise row_error(f"{path} row {first + 1} (id {example_id!r})", example_id, row, mapping, labels)
     return frame
 
 
