@@ -310,8 +310,8 @@ def run_generate(
     if dry_run:
         dry_run_report(plan, active, console)
         return ExitCode.DONE
-    documents = fitted_documents(plan.examples, plan.task, open_counter(config.engine, config.tokenizer))
     with plan.engine as engine:
+        documents = fitted_documents(plan.examples, plan.task, open_counter(config.engine, config.tokenizer))
         asking = generation_asking(plan, documents, constraint_for(config, plan.task, engine))
         info = start_run_dir(run_dir, plan, documents)
         slots = journaled_trials(plan, asking, active, run_dir / TRIALS, console)
