@@ -2,11 +2,13 @@
 
 The CSV repeats CliniFact train rows with new ids in a temporary folder (never committed); the dry run runs in a
 subprocess so its peak RSS is its own:
-    .venv/bin/python benchmarks/plan.py --rows 10000 50000 200000 [--engine vllm:default]
+    .venv/bin/python benchmarks/plan.py --rows 50000 200000 1000000 [--engine vllm:default]
+Each line also gives the 1/5/15-minute load averages before and after the dry run (the machine may be shared).
 """
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -46,14 +48,23 @@ def measure(rows: int, engine: str, source: Path) -> dict[str, float | int | str
     with tempfile.TemporaryDirectory() as tmp:
         csv = synthetic_csv(source, rows, Path(tmp))
         file_mb = csv.stat().st_size / 2**20
+        load_before = os.getloadavg()
         result = plan_once(csv, engine, Path(tmp) / "run")
     ratio = result["peak_rss_mb"] / file_mb
-    return {"rows": rows, "engine": engine, "file_mb": round(file_mb, 1), **result, "rss_per_file": round(ratio, 2)}
+    return {
+        "rows": rows,
+        "engine": engine,
+        "file_mb": round(file_mb, 1),
+        **result,
+        "rss_per_file": round(ratio, 2),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    parser.add_argument("--rows", type=int, nargs="+", default=[50_000, 200_000, 1_000_000])
     parser.add_argument("--engine", default="hf:default")
     parser.add_argument("--source", type=Path, default=CLINIFACT, help="CSV whose rows are repeated")
     args = parser.parse_args()

@@ -12,6 +12,7 @@ from schemas.task import InputMapping, TaskSpec
 SPLIT_PATTERNS = (("train", r"train"), ("validation", r"valid|(^|[^a-z])dev([^a-z]|$)"), ("test", r"test"))
 TABULAR = {".csv", ".jsonl", ".json", ".parquet"}
 POSITIVE_WORDS = {"1", "yes", "true", "positive", "pos", "y"}  # guessed as 1 in a suggested label_map
+WHITESPACE = "".join(chr(code) for code in range(0x110000) if chr(code).isspace())  # what `str.strip()` removes
 
 
 class InputError(ValueError):
@@ -72,21 +73,46 @@ def folder_splits(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_table(path: Path) -> pl.DataFrame:
-    """Read one input file as strings; InputError names the file and what went wrong."""
+def scan_columns(path: Path, columns: list[str]) -> pl.LazyFrame:
+    """A lazy view of `columns` of one input file, as strings (nothing read yet beyond the header); a missing column
+    or an unreadable file is an InputError naming the file and the fix."""
     try:
-        if path.is_dir():
-            from datasets import load_from_disk
-
-            return pl.from_arrow(load_from_disk(str(path)).data.table).cast(pl.String)
-        if path.suffix == ".csv":
-            return pl.read_csv(path, infer_schema_length=0)
-        if path.suffix in {".jsonl", ".json"}:
-            return read_json_lines(path)
-        if path.suffix == ".parquet":
-            return pl.read_parquet(path).cast(pl.String)
+        frame = lazy_table(path)
+        names = frame.collect_schema().names()
+    except InputError:
+        raise
     except Exception as err:  # polars, arrow and datasets raise many unrelated types
         raise InputError(f"cannot read {path}: {err}") from err
+    missing = [column for column in columns if column not in names]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {missing}; the file has {names[:12]}."
+            " Fix the file or set `columns` (id_column, field_columns, label_column) in the config"
+        )
+    return frame.select(pl.col(columns).cast(pl.String))
+
+
+def collected(path: Path, frame: pl.LazyFrame) -> pl.DataFrame:
+    """Run a query over one input file in polars' streaming engine (the file is read in batches, never whole);
+    a parse failure is an InputError naming the file."""
+    try:
+        return frame.collect(engine="streaming")
+    except Exception as err:  # polars raises many unrelated types
+        raise InputError(f"cannot read {path}: {err}") from err
+
+
+def lazy_table(path: Path) -> pl.LazyFrame:
+    """A lazy view of one input file (CSV as strings); an unsupported file type is an InputError."""
+    if path.is_dir():
+        from datasets import load_from_disk
+
+        return pl.from_arrow(load_from_disk(str(path)).data.table).lazy()
+    if path.suffix == ".csv":
+        return pl.scan_csv(path, infer_schema=False)
+    if path.suffix in {".jsonl", ".json"}:
+        return read_json_lines(path).lazy()
+    if path.suffix == ".parquet":
+        return pl.scan_parquet(path)
     raise InputError(f"{path}: unsupported file type {path.suffix!r}: use .csv, .jsonl, .parquet or a saved dataset")
 
 
@@ -147,46 +173,82 @@ def unmapped_label(where: str, raw: str | None, mapping: InputMapping, values: p
     )
 
 
-def check_no_nul(where: str, fields: dict[str, str], mapping: InputMapping) -> None:
-    """Refuse a text field holding a NUL byte (it would reach the prompt unseen)."""
+def needed_columns(mapping: InputMapping) -> list[str]:
+    """The columns a split file must hold: label, text fields and the id column (when the mapping names one)."""
+    return list(
+        dict.fromkeys([mapping.label_column, *mapping.field_columns.values(), *filter(None, [mapping.id_column])])
+    )
+
+
+def row_error(where: str, example_id: str, row: dict, mapping: InputMapping, labels: pl.Series) -> InputError | None:
+    """The first problem of one raw row (empty id, NUL byte, empty field, unmapped label), or None."""
+    if not example_id:
+        return InputError(f"{where}: empty id in column {mapping.id_column!r}: every row needs an id")
+    fields = {field: (row[column] or "").strip() for field, column in mapping.field_columns.items()}
     bad = [field for field, text in fields.items() if "\x00" in text]
     if bad:
-        raise InputError(
+        return InputError(
             f"{where}: field {bad[0]!r} (column {mapping.field_columns[bad[0]]!r}) contains a NUL byte (\\x00):"
             " remove it from the file; NUL bytes are refused, not stripped"
         )
+    empty = [field for field, text in fields.items() if not text]
+    if empty:
+        return InputError(f"{where}: empty {empty} field: drop the row or fill it in")
+    if parse_label(row[mapping.label_column], mapping) is None:
+        return unmapped_label(where, row[mapping.label_column], mapping, labels)
+    return None
+
+
+def stripped(column: str) -> pl.Expr:
+    """A string column with nulls as "" and Python's `str.strip()` whitespace removed from both ends."""
+    return pl.col(column).fill_null("").str.strip_chars(WHITESPACE)
+
+
+def validated_frame(path: Path, mapping: InputMapping, split: str) -> pl.DataFrame:
+    """One split file as columns id, split, label and one per task field (stripped), every row checked at once;
+    the first bad row is an InputError naming it, the same as a row-by-row check would."""
+    raw = scan_columns(path, needed_columns(mapping))
+    frame = collected(
+        path,
+        raw.select(
+            (
+                stripped(mapping.id_column)
+                if mapping.id_column
+                else pl.format(f"{split}-{{}}", pl.int_range(1, pl.len() + 1))
+            ).alias("id"),
+            pl.lit(split).alias("split"),
+            stripped(mapping.label_column)
+            .str.strip_suffix(".0")
+            .replace_strict(mapping.label_map or {"0": 0, "1": 1}, default=None, return_dtype=pl.Int64)
+            .alias("label"),
+            *(stripped(column).alias(field) for field, column in mapping.field_columns.items()),
+        ),
+    )
+    if frame.height == 0:
+        raise InputError(f"{path} has no rows")
+    fields = list(mapping.field_columns)
+    bad = (pl.col("id") == "") | pl.col("label").is_null()
+    bad = pl.any_horizontal(bad, *(pl.col(f).str.contains("\x00", literal=True) | (pl.col(f) == "") for f in fields))
+    first = frame.select(bad.arg_true().first()).item()
+    if first is not None:
+        example_id = frame["id"][first]
+        row = collected(path, raw.slice(first, 1)).row(0, named=True)
+        labels = collected(path, raw.select(mapping.label_column)).to_series()
+        raise row_error(f"{path} row {first + 1} (id {example_id!r})", example_id, row, mapping, labels)
+    return frame
+
+
+def examples_of(frame: pl.DataFrame, fields: list[str]) -> list[Example]:
+    """The rows of a validated frame as Examples (already checked: built without validating again)."""
+    return [
+        Example.model_construct(id=row[0], split=row[1], label=row[2], fields=dict(zip(fields, row[3:], strict=True)))
+        for row in frame.iter_rows()
+    ]
 
 
 def load_examples(path: Path, task: TaskSpec, mapping: InputMapping, split: str) -> list[Example]:
     """Validated examples of one split file: all columns present, labels mapped, documents non-empty."""
-    frame = read_table(path)
-    needed = [mapping.label_column, *mapping.field_columns.values()] + (
-        [mapping.id_column] if mapping.id_column else []
-    )
-    missing = [column for column in needed if column not in frame.columns]
-    if missing:
-        raise InputError(
-            f"{path}: missing column(s) {missing}; the file has {frame.columns[:12]}."
-            " Fix the file or set `columns` (id_column, field_columns, label_column) in the config"
-        )
-    examples = []
-    for number, row in enumerate(frame.iter_rows(named=True), start=1):
-        example_id = (row[mapping.id_column] or "").strip() if mapping.id_column else f"{split}-{number}"
-        where = f"{path} row {number} (id {example_id!r})"
-        if not example_id:
-            raise InputError(f"{where}: empty id in column {mapping.id_column!r}: every row needs an id")
-        fields = {field: (row[column] or "").strip() for field, column in mapping.field_columns.items()}
-        check_no_nul(where, fields, mapping)
-        empty = [field for field, text in fields.items() if not text]
-        if empty:
-            raise InputError(f"{where}: empty {empty} field: drop the row or fill it in")
-        label = parse_label(row[mapping.label_column], mapping)
-        if label is None:
-            raise unmapped_label(where, row[mapping.label_column], mapping, frame[mapping.label_column])
-        examples.append(Example(id=example_id, fields=fields, label=label, split=split))
-    if not examples:
-        raise InputError(f"{path} has no rows")
-    return examples
+    return examples_of(validated_frame(path, mapping, split), list(mapping.field_columns))
 
 
 def input_mapping(task: TaskSpec, override: InputMapping | None) -> InputMapping:
@@ -204,14 +266,22 @@ def input_mapping(task: TaskSpec, override: InputMapping | None) -> InputMapping
 
 def load_splits(inputs: dict[str, Path], task: TaskSpec, mapping: InputMapping) -> list[Example]:
     """Examples of every split, with ids unique across all of them."""
-    examples: list[Example] = []
-    seen: dict[str, str] = {}
+    return examples_of(validated_splits(inputs, mapping), list(mapping.field_columns))
+
+
+def validated_splits(inputs: dict[str, Path], mapping: InputMapping) -> pl.DataFrame:
+    """`validated_frame` of every split, one after the other, with ids unique across all of them."""
+    frames: list[pl.DataFrame] = []
+    seen = pl.DataFrame(schema={"id": pl.String, "path": pl.String})
     for split, path in inputs.items():
-        for example in load_examples(path, task, mapping, split):
-            if example.id in seen:
-                raise InputError(
-                    f"{path}: duplicate id {example.id!r} (also in {seen[example.id]}): ids must be unique"
-                )
-            seen[example.id] = str(path)
-            examples.append(example)
-    return examples
+        frame = validated_frame(path, mapping, split)
+        ids = frame.select("id", pl.lit(str(path)).alias("path"))
+        repeated = pl.concat([seen, ids]).select(duplicate=~pl.col("id").is_first_distinct()).to_series()[seen.height :]
+        first = repeated.arg_true().head(1).to_list()
+        if first:
+            example_id = ids["id"][first[0]]
+            also = pl.concat([seen, ids]).filter(pl.col("id") == example_id)["path"][0]
+            raise InputError(f"{path}: duplicate id {example_id!r} (also in {also}): ids must be unique")
+        seen = pl.concat([seen, ids])
+        frames.append(frame)
+    return pl.concat(frames)

@@ -6,7 +6,7 @@ from curate.engines.base import Constraint, Engine, EngineError, GenerationReque
 from schemas.config import RayConfig
 from schemas.default_model import DEFAULT_MODEL_ID, resolve_model_path
 from schemas.redact import redact, url_credentials
-from schemas.truncation import TokenCounter, TokenizerCounter
+from schemas.truncation import TokenCounter
 
 __all__ = [
     "Constraint",
@@ -101,9 +101,9 @@ def open_engine(
 
 def open_counter(uri: str, tokenizer: str | None = None) -> TokenCounter:
     """The token counter the engine of `uri` would use, from a tokenizer alone: no weights, no server, no vLLM."""
-    from curate.engines.tokens import CharEstimateCounter, load_tokenizer
+    from curate.engines.tokens import CharEstimateCounter, load_counter
 
     scheme, rest = engine_kind(uri)
     if scheme == "openai" and not tokenizer:
         return CharEstimateCounter()
-    return TokenizerCounter(load_tokenizer(tokenizer or model_location(rest)[0]))
+    return load_counter(tokenizer or model_location(rest)[0])

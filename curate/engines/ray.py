@@ -12,7 +12,7 @@ from typing import Any
 
 from transformers import AutoConfig
 
-from curate.engines.base import ClosesOnExit, EngineError, GenerationRequest, GenerationResult
+from curate.engines.base import ClosesOnExit, EngineError, GeneratesByStreaming, GenerationRequest, GenerationResult
 from curate.engines.ray_replica import Replica, replica_environment
 from curate.engines.tokens import CountsTokens, load_tokenizer
 from curate.engines.vllm import MAX_MODEL_LEN
@@ -128,11 +128,10 @@ class Call:
     sends: dict[str, int] = field(default_factory=dict)
 
 
-class RayEngine(CountsTokens, ClosesOnExit):
+class RayEngine(GeneratesByStreaming, CountsTokens, ClosesOnExit):
     """Replicas of the in-process vLLM engine as Ray actors; the driver (this process) is the only journal writer."""
 
     supports_constraints = True
-    streams = True
 
     def __init__(self, model: str, *, uri: str, model_id: str, settings: RayConfig, tokenizer: str | None = None):
         self.uri, self.model_id = uri, model_id
@@ -146,12 +145,6 @@ class RayEngine(CountsTokens, ClosesOnExit):
         except BaseException:
             self.close()
             raise
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        """Send the requests over the replicas and yield each result as it finishes."""
-        stream = self.stream()
-        stream.submit(requests)
-        yield from stream
 
     def stream(self) -> "RayStream":
         """A stream whose submissions go to the least-loaded replicas at once and join their running batches."""

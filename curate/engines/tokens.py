@@ -2,11 +2,14 @@
 
 import math
 from collections.abc import Sequence
-
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curate.engines.base import EngineError
-from schemas.truncation import TokenCounter
+from schemas.truncation import BackendCounter, TokenCounter, TokenizerCounter
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 CHARS_PER_TOKEN = 4
 
@@ -24,15 +27,31 @@ class CharEstimateCounter:
         return text[: max(max_tokens, 0) * CHARS_PER_TOKEN]
 
 
-def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
+def load_tokenizer(path: str) -> "PreTrainedTokenizerBase":
     """Load a tokenizer from a folder or hub id; a failure is an EngineError naming the path."""
+    from transformers import AutoTokenizer  # heavy (torch): only engines and counters without a tokenizer.json
+
     try:
         return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as err:
         raise EngineError(f"cannot load a tokenizer from {path!r}: {err}") from err
 
 
-def prompt_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> list[int]:
+def load_counter(path: str) -> TokenCounter:
+    """The exact counter of the tokenizer at a folder or hub id: straight from the folder's tokenizer.json when it
+    has one (no transformers import, a fraction of the memory), else through transformers."""
+    file = Path(path).expanduser() / "tokenizer.json"
+    if not file.is_file():
+        return TokenizerCounter(load_tokenizer(path))
+    from tokenizers import Tokenizer
+
+    try:
+        return BackendCounter(Tokenizer.from_file(str(file)))
+    except Exception as err:  # the Rust loader raises a bare Exception on a malformed file
+        raise EngineError(f"cannot load a tokenizer from {file}: {err}") from err
+
+
+def prompt_ids(tokenizer: "PreTrainedTokenizerBase", messages: list[dict[str, str]]) -> list[int]:
     """Chat-template ids with the assistant generation prompt; the template adds BOS itself, so no double BOS."""
     return list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"])
 

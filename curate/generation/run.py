@@ -26,9 +26,9 @@ from schemas.progress import progress_bar
 from schemas.task import BUILTIN_TASKS, TaskSpec, load_task
 from schemas.teacher_output import structured_output_regex, structured_output_schema
 from schemas.trial import Trial, TrialKind
-from schemas.truncation import TokenCounter, fit_document, fit_documents
+from schemas.truncation import TokenCounter, fit_in_chunks
 
-DRY_RUN_CHUNK = 2048  # examples a dry run fits and counts per batched tokenizer call
+DOCUMENT_MARK = "\x1f\x1e"  # stands for the document when the teacher prompt's fixed text is cut out and counted
 
 
 @dataclass
@@ -328,16 +328,21 @@ def train_overlap(examples: list[Example]) -> str | None:
     )
 
 
+def fitted_documents(examples: list[Example], task: TaskSpec, counter: TokenCounter) -> dict[str, tuple[str, bool]]:
+    """Example id -> (document within the task's token budget, whether it was cut), tokenized in batched chunks."""
+    fitted = fit_in_chunks(examples, task, counter)
+    return {example.id: (document, cut) for example, (document, cut, _) in zip(examples, fitted, strict=True)}
+
+
 def planned_tokens(task: TaskSpec, active: list[Example], counter: TokenCounter) -> tuple[int, int]:
-    """(documents truncated, teacher prompt tokens of one round) of `active`, fitted and counted in batched chunks
-    that are not kept."""
-    truncated = prompt_tokens = 0
-    for start in range(0, len(active), DRY_RUN_CHUNK):
-        documents = fit_documents(active[start : start + DRY_RUN_CHUNK], task, counter)
-        truncated += sum(cut for _, cut in documents)
-        prompts = ["\n".join(m["content"] for m in task.teacher_messages(document)) for document, _ in documents]
-        prompt_tokens += sum(counter.count_many(prompts))
-    return truncated, prompt_tokens
+    """(documents truncated, teacher prompt tokens of one round) of `active`: each document is tokenized once (in
+    batched chunks that are not kept) and the prompt's fixed text once, as the parts between its documents."""
+    parts = "\n".join(message["content"] for message in task.teacher_messages(DOCUMENT_MARK)).split(DOCUMENT_MARK)
+    truncated = document_tokens = 0
+    for _, cut, tokens in fit_in_chunks(active, task, counter):
+        truncated += cut
+        document_tokens += tokens
+    return truncated, len(active) * sum(counter.count_many(parts)) + (len(parts) - 1) * document_tokens
 
 
 def dry_run_report(plan: Plan, active: list[Example], console: Console) -> None:
@@ -350,7 +355,8 @@ def dry_run_report(plan: Plan, active: list[Example], console: Console) -> None:
         console.print(f"{split}: {len(rows)} examples ({positives} positive, {len(rows) - positives} negative)")
     console.print(f"documents truncated to {plan.task.max_input_tokens} tokens: {truncated}")
     console.print(
-        f"teacher budget: {prompt_tokens} prompt tokens per round of every example; generated tokens between"
+        f"teacher budget: about {prompt_tokens} prompt tokens per round of every example (documents and the prompt's"
+        f" fixed text counted apart, no chat template); generated tokens between"
         f" {len(active) * config.sampling.max_tokens} (1 trial each) and"
         f" {len(active) * config.k * config.sampling.max_tokens} (K={config.k} trials each), at most"
     )
@@ -375,9 +381,7 @@ def run_generate(
         return ExitCode.DONE
     with plan.engine as engine:
         plan.config = plan.config.model_copy(update={"strategy": chosen_strategy(config.strategy, engine)})
-        documents = {
-            ex.id: fit_document(ex, plan.task, engine.count_tokens, engine.truncate_to_tokens) for ex in plan.examples
-        }
+        documents = fitted_documents(plan.examples, plan.task, open_counter(config.engine, config.tokenizer))
         asking = generation_asking(plan, documents, constraint_for(config, plan.task, engine))
         info = start_run_dir(run_dir, plan, documents)
         slots = journaled_trials(plan, asking, active, run_dir / TRIALS, console)

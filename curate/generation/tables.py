@@ -26,19 +26,19 @@ ATTEMPT_COLUMNS = [
 
 
 def examples_frame(examples: list[Example], documents: dict[str, tuple[str, bool]]) -> pl.DataFrame:
-    """One row per example: id, split, label, rendered document, truncated flag and each input field."""
-    rows = [
+    """One row per example: id, split, label, rendered document, truncated flag and each input field (built column by
+    column, so no per-row dicts are held next to the frame)."""
+    fields = list(examples[0].fields) if examples else []
+    return pl.DataFrame(
         {
-            "id": ex.id,
-            "split": ex.split,
-            "label": ex.label,
-            "document": documents[ex.id][0],
-            "truncated": documents[ex.id][1],
-            **ex.fields,
+            "id": [ex.id for ex in examples],
+            "split": [ex.split for ex in examples],
+            "label": [ex.label for ex in examples],
+            "document": [documents[ex.id][0] for ex in examples],
+            "truncated": [documents[ex.id][1] for ex in examples],
+            **{field: [ex.fields[field] for ex in examples] for field in fields},
         }
-        for ex in examples
-    ]
-    return pl.DataFrame(rows)
+    )
 
 
 def write_examples(run_dir: Path, frame: pl.DataFrame) -> None:
