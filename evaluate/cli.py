@@ -310,7 +310,7 @@ def serve_cmd(
     from evaluate.checkpoint_check import check_checkpoint
     from evaluate.decision import decision_for
     from evaluate.predict import hf_batches, resolve_device
-    from evaluate.serve import ServeSettings, Service, create_app
+    from evaluate.serve import ServeSettings, Service, create_app, log_to_stderr
     from schemas.task import TaskSpec
     from train.checkpoint import load_checkpoint
 
@@ -328,4 +328,5 @@ def serve_cmd(
         batch_size=cfg.batch_size, max_wait_ms=max_wait_ms, max_body_bytes=max_body_bytes, max_rows=max_rows
     )
     service = Service(TaskSpec.model_validate(head_config.task_spec), decision, settings, load)
+    log_to_stderr()
     uvicorn.run(create_app(service), host=host, port=port, log_level="info")

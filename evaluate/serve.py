@@ -40,6 +40,14 @@ class ServeSettings(Strict):
     max_rows: int = Field(256, ge=1, description="rows one request may hold; more get 422")
 
 
+def log_to_stderr() -> None:
+    """Send the service's own INFO lines (batch sizes and timings, load status) to stderr beside uvicorn's."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 def request_model(task: TaskSpec) -> type[BaseModel]:
     """The body of one row: each of the task's fields as non-empty text, an optional id, nothing else."""
     fields: dict[str, Any] = {name: (Text, ...) for name in task.input_fields}
