@@ -5,7 +5,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from evaluate.config import EvalConfig
 from evaluate.predict import predict
 from schemas.example import Example
-from tests.engines_fixtures import free_port, log_tail
+from tests.engines_fixtures import free_port, wait_until_healthy
 from tests.eval_fixtures import clinifact_version, train_one_epoch
 from train.checkpoint import load_checkpoint
 
@@ -37,27 +36,11 @@ def served(tiny_model_dir, clinifact_dir, tmp_path_factory) -> Iterator[tuple[st
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_ready(url, server, log_path)
+        wait_until_healthy(f"{url}/ready", server, log_path)  # /ready: 200 once the model is loaded
         yield url, checkpoint, log_path
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def wait_until_ready(url: str, server: subprocess.Popen, log_path: Path, timeout_s: float = 180.0) -> None:
-    """Poll /ready until 200 (after /health answered 200 while it loads); fail with the log if it never does."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"evaluate serve exited with {server.returncode}:\n{log_tail(log_path)}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2.0).status_code == 200:
-                return
-            assert httpx.get(f"{url}/health", timeout=2.0).json() == {"status": "up"}
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"evaluate serve not ready after {timeout_s:.0f} s:\n{log_tail(log_path)}")
 
 
 async def post_all(url: str, bodies: list) -> list[httpx.Response]:
@@ -69,6 +52,7 @@ async def post_all(url: str, bodies: list) -> list[httpx.Response]:
 def test_concurrent_requests_answer_what_in_process_predict_gives(served) -> None:
     url, checkpoint, log_path = served
     assert httpx.get(f"{url}/ready").json() == {"status": "ready"}
+    assert httpx.get(f"{url}/health").json() == {"status": "up"}
     bodies = [{**row, "id": f"r{n}"} for n, row in enumerate(ROWS[:4])] + [ROWS[4:]]  # 4 objects and one list
     responses = asyncio.run(post_all(url, bodies))
     assert [r.status_code for r in responses] == [200] * 5
