@@ -101,6 +101,7 @@ def main() -> None:
     hf, hf_s = timed(lambda: {o.id: o for batch in hf_batches(loaded, rows, config) for o in batch})
     result: dict = {"benchmark": "predict", "rows": len(rows), "max_new_tokens": args.max_new_tokens}
     result["hf_rows_per_s"] = round(len(rows) / hf_s, 3)
+    print(json.dumps(result), file=sys.stderr, flush=True)  # each stage as it ends (a long run shows progress)
     if not args.skip_vllm:
         from evaluate.vllm_predict import VLLMPredictor
 
@@ -113,6 +114,7 @@ def main() -> None:
             "same_text": sum(hf[r.id].text == vllm[r.id].text for r in rows),
         }
         del predictor
+        print(json.dumps(result), file=sys.stderr, flush=True)
     served_rows = (rows * (args.served_rows // len(rows) + 1))[: args.served_rows]
     # in process, the served rows as one-row calls one after another (what a client loop without a server does)
     _, direct_s = timed(lambda: [list(hf_batches(loaded, [row], config)) for row in served_rows])

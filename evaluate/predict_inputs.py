@@ -25,7 +25,10 @@ def document_mapping(task: TaskSpec, id_column: str | None, columns: list[str]) 
 def read_documents(path: Path, task: TaskSpec, mapping: InputMapping) -> list[Document]:
     """Every row of `path` as a Document: the task's columns present and non-empty, ids unique (`row-N` without an
     id column); InputError names the file, row or column and the fix."""
-    frame = read_table(Path(path))
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"{path} is empty: pass a file with at least one row to predict on")
+    frame = read_table(path)
     needed = [*mapping.field_columns.values(), *([mapping.id_column] if mapping.id_column else [])]
     missing = [column for column in needed if column not in frame.columns]
     if missing:

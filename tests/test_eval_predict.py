@@ -123,7 +123,7 @@ def test_bad_input_exits_2_naming_the_file_and_writes_nothing(checkpoint, unlabe
         "cls_head.safetensors is missing": ["--checkpoint", str(no_head)],
         "was not trained on the base model": ["--checkpoint", str(other_base)],
         "missing column(s) ['article_abstract']": ["--input", str(missing_column)],
-        "empty.jsonl": ["--input", str(empty)],
+        "empty.jsonl is empty": ["--input", str(empty)],
         "less than or equal to 1": ["--threshold", "1.5"],
     }
     for expected, change in cases.items():

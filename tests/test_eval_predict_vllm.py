@@ -54,7 +54,7 @@ def smollm2_checkpoint(smollm2_dir, tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_vllm_engine_agrees_with_the_transformers_path(smollm2_checkpoint, clinifact_dir, tmp_path) -> None:
     rows = tmp_path / "rows.jsonl"
-    frame = pl.read_csv(clinifact_dir / "test_set.csv", infer_schema_length=0).head(3).select("index", "claim")
+    frame = pl.read_csv(clinifact_dir / "test_set.csv", infer_schema_length=0).head(2).select("index", "claim")
     frame.with_columns(article_abstract=pl.lit("The drug improved survival at one year (p<0.01).")).write_ndjson(rows)
     args = ["predict", "--checkpoint", str(smollm2_checkpoint), "--input", str(rows), "--max-new-tokens", "6"]
     outputs = {}
