@@ -13,6 +13,7 @@ from schemas.files import check_output_folder
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 BaselineMethod = Literal["verbalized-prob", "label", "self-consistency", "tfidf-logreg"]
+PredictEngine = Literal["hf", "vllm"]
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="EvalConfig YAML; options below override it")]
 MaxNewOpt = Annotated[int | None, typer.Option(help="max tokens of a generated explanation")]
@@ -233,3 +234,119 @@ def report(
         check_output_folder(out)
         path = write_report(folders, out, training_run, allow_mixed_test_sets)
     typer.echo(f"wrote {path}")
+
+
+ThresholdOpt = Annotated[
+    float | None, typer.Option(min=0.0, max=1.0, help="decision threshold on P(positive), in [0, 1]")
+]
+DecisionFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--thresholds",
+        help="a selection.json or tuned_thresholds.json whose F1 threshold to use; default: the run's selection.json"
+        " when it selected this checkpoint, else 0.5",
+    ),
+]
+
+
+@app.command("predict")
+def predict_cmd(
+    checkpoint: Annotated[Path, typer.Option(help="a `train run` checkpoint folder, RUN/epoch-N")],
+    input_path: Annotated[Path, typer.Option("--input", help="rows to predict: .csv, .jsonl, .parquet or a dataset")],
+    out: Annotated[Path, typer.Option(help="output folder (resumed if a run of the same settings stopped in it)")],
+    engine: Annotated[
+        PredictEngine, typer.Option(help="hf (transformers, one prefill) or vllm (LoRA + pooling, two prefills)")
+    ] = "hf",
+    id_column: Annotated[
+        str | None, typer.Option(help="column of the row ids (default: the task's; else row-N)")
+    ] = None,
+    column: Annotated[
+        list[str] | None, typer.Option(help="FIELD=COLUMN: read a task field from another column (repeatable)")
+    ] = None,
+    threshold: ThresholdOpt = None,
+    thresholds: DecisionFileOpt = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="also write predictions.jsonl")] = False,
+    config: ConfigOpt = None,
+    device: DeviceOpt = "auto",
+    limit: Annotated[int | None, typer.Option(min=1, help="predict only the first N rows")] = None,
+    max_new_tokens: MaxNewOpt = None,
+    batch_size: BatchOpt = None,
+) -> None:
+    """Probability, label, explanation and parse status for every row of an unlabeled file; journaled, resumable."""
+    from evaluate.checkpoint_check import check_checkpoint
+    from evaluate.decision import decision_for
+    from evaluate.predict import resolve_device
+    from evaluate.predict_inputs import document_mapping, read_documents
+    from evaluate.predict_run import predict_file
+    from schemas.task import TaskSpec
+
+    cfg = eval_config(config, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    with exit_on_bad_input():
+        check_output_folder(out)
+        head_config = check_checkpoint(checkpoint)
+        task = TaskSpec.model_validate(head_config.task_spec)
+        mapping = document_mapping(task, id_column, column or [])
+        documents = read_documents(input_path, task, mapping)[:limit]
+        decision = decision_for(checkpoint, threshold, thresholds)
+        typer.echo(f"threshold {decision.threshold:.4f} ({decision.source})")
+        try:
+            info = predict_file(
+                checkpoint,
+                head_config,
+                documents,
+                input_path,
+                mapping,
+                out,
+                engine=engine,
+                device=resolve_device(device) if engine == "hf" else None,
+                decision=decision,
+                config=cfg,
+                jsonl=jsonl,
+            )
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: finished rows are journaled in {out}; rerun the same command to resume", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"{info.rows} rows ({info.resumed_rows} resumed), parse status {info.parse_status}; wrote {out}")
+
+
+@app.command("serve")
+def serve_cmd(
+    checkpoint: Annotated[Path, typer.Option(help="a `train run` checkpoint folder, RUN/epoch-N")],
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to listen on")] = 8000,
+    threshold: ThresholdOpt = None,
+    thresholds: DecisionFileOpt = None,
+    max_wait_ms: Annotated[float, typer.Option(min=0.0, help="how long a batch waits for more requests")] = 5.0,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="larger request bodies get 413")] = 1_000_000,
+    max_rows: Annotated[int, typer.Option(min=1, help="rows one request may hold")] = 256,
+    config: ConfigOpt = None,
+    device: DeviceOpt = "auto",
+    max_new_tokens: MaxNewOpt = None,
+    batch_size: BatchOpt = None,
+) -> None:
+    """HTTP service: POST /predict with the task's fields -> probability, label, explanation; /health, /ready."""
+    import uvicorn
+
+    from evaluate.checkpoint_check import check_checkpoint
+    from evaluate.decision import decision_for
+    from evaluate.predict import hf_batches, resolve_device
+    from evaluate.serve import ServeSettings, Service, create_app, log_to_stderr
+    from schemas.task import TaskSpec
+    from train.checkpoint import load_checkpoint
+
+    cfg = eval_config(config, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    with exit_on_bad_input():
+        head_config = check_checkpoint(checkpoint)
+        decision = decision_for(checkpoint, threshold, thresholds)
+    typer.echo(f"threshold {decision.threshold:.4f} ({decision.source})")
+
+    def load():
+        loaded = load_checkpoint(checkpoint, device=resolve_device(device))
+        return lambda documents: [output for batch in hf_batches(loaded, documents, cfg) for output in batch]
+
+    settings = ServeSettings(
+        batch_size=cfg.batch_size, max_wait_ms=max_wait_ms, max_body_bytes=max_body_bytes, max_rows=max_rows
+    )
+    service = Service(TaskSpec.model_validate(head_config.task_spec), decision, settings, load)
+    log_to_stderr()
+    uvicorn.run(create_app(service), host=host, port=port, log_level="info")

@@ -13,9 +13,10 @@ CALLS = "calls.jsonl"
 CALLS_INFO = "calls.json"
 
 
-def check_call_settings(out: Path, settings: dict[str, Any]) -> None:
-    """Record what the calls in `out` answer; refuse to resume them under other settings (engine, prompts...)."""
-    path = out / CALLS_INFO
+def check_call_settings(out: Path, settings: dict[str, Any], name: str = CALLS_INFO) -> None:
+    """Record what the calls in `out` answer (in `out/name`); refuse to resume them under other settings (engine,
+    prompts...)."""
+    path = out / name
     if path.is_file():
         old = json.loads(path.read_text())
         changed = sorted(key for key in settings.keys() | old.keys() if old.get(key) != settings.get(key))

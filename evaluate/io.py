@@ -16,6 +16,23 @@ METRICS = "metrics.json"
 ParseStatus = Literal["ok", "unparseable", "truncated", "none"]
 
 
+class Document(Strict):
+    """One row to predict on: a stable id and the task's named text fields (no label needed)."""
+
+    id: str = Field(min_length=1)
+    fields: dict[str, str]
+
+
+class ModelOutput(Strict):
+    """The dual-head model's answer for one document: head probability, generated text, the label the text states."""
+
+    id: str
+    p_head: float = Field(ge=0.0, le=1.0, description="P(positive) from the classification head")
+    text: str = Field(description="generated explanation ending in the Classification line (as generated)")
+    verbalized_label: Literal[0, 1] | None = Field(description="label parsed from the text; null if unparseable")
+    parse_status: Literal["ok", "unparseable", "truncated"]
+
+
 class PredictionRow(Strict):
     """One example's outputs: head probability, generated text and the label the text states."""
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import torch
 
 from evaluate.config import EvalConfig
-from evaluate.io import PredictionRow
+from evaluate.io import Document, ModelOutput, PredictionRow
 from evaluate.progress import progress
 from schemas.example import Example
 from schemas.task import TaskSpec
@@ -39,6 +39,12 @@ def verbalized(text: str, finished: bool, task: TaskSpec) -> tuple[int | None, s
     if label is not None:
         return label, "ok"
     return None, "unparseable" if finished else "truncated"
+
+
+def explanation_of(text: str, task: TaskSpec) -> str:
+    """The explanation part of a generated text (before its Classification line); the whole text if it has none."""
+    parsed = parse_teacher_output(text, task, "stop", min_explanation_chars=0)
+    return parsed.explanation if parsed.label is not None and parsed.explanation is not None else text.strip()
 
 
 @torch.no_grad()
@@ -75,39 +81,57 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def student_prompts(loaded, examples: list[Example]) -> list[list[int]]:
-    """Prompt ids of each example, its document cut to the checkpoint's `max_input_tokens` as in training."""
-    limit = loaded.config.max_input_tokens
-    return [encode_prompt(loaded.tokenizer, loaded.task, e.fields, limit).ids for e in examples]
+def document_prompts(
+    tokenizer, task: TaskSpec, max_input_tokens: int, items: list[Document | Example]
+) -> list[list[int]]:
+    """Prompt ids of each item, its document cut to `max_input_tokens` document tokens as in training."""
+    return [encode_prompt(tokenizer, task, item.fields, max_input_tokens).ids for item in items]
+
+
+def student_prompts(loaded, items: list[Document | Example]) -> list[list[int]]:
+    """Prompt ids of each item under a loaded checkpoint's tokenizer, task and `max_input_tokens`."""
+    return document_prompts(loaded.tokenizer, loaded.task, loaded.config.max_input_tokens, items)
+
+
+def stop_token_ids(tokenizer, eog_token_id: int) -> list[int]:
+    """The tokens that end an explanation: the checkpoint's end-of-generation token and the tokenizer's eos."""
+    return sorted({eog_token_id, tokenizer.eos_token_id} - {None})
+
+
+def hf_batches(loaded, documents: list[Document], config: EvalConfig) -> Iterator[list[ModelOutput]]:
+    """Model outputs batch by batch (batches of similar prompt length, so not in input order)."""
+    model, tokenizer, task = loaded.model, loaded.tokenizer, loaded.task
+    model.eval()
+    device = next(model.parameters()).device
+    prompts = student_prompts(loaded, documents)
+    stop_ids = stop_token_ids(tokenizer, loaded.config.eog_token_id)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
+    torch.manual_seed(config.seed)
+    for batch in length_batches([len(p) for p in prompts], config.batch_size):
+        ids, mask = left_pad([prompts[i] for i in batch], pad_id)
+        probs, generated = prefill_and_decode(model, ids.to(device), mask.to(device), stop_ids, pad_id, config)
+        yield [
+            model_output(documents[i].id, p, new, stop_ids, tokenizer, task)
+            for i, p, new in zip(batch, probs.tolist(), generated.tolist(), strict=True)
+        ]
 
 
 def predict(loaded, examples: list[Example], config: EvalConfig) -> list[PredictionRow]:
     """Prediction rows for every example, in input order (a progress bar counts the examples done)."""
-    model, tokenizer, task = loaded.model, loaded.tokenizer, loaded.task
-    model.eval()
-    device = next(model.parameters()).device
-    prompts = student_prompts(loaded, examples)
-    stop_ids = sorted({loaded.config.eog_token_id, tokenizer.eos_token_id} - {None})
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
-    torch.manual_seed(config.seed)
-    rows: dict[int, PredictionRow] = {}
+    documents = [Document(id=e.id, fields=e.fields) for e in examples]
+    outputs: dict[str, ModelOutput] = {}
     with progress("predict", len(examples)) as advance:
-        for batch in length_batches([len(p) for p in prompts], config.batch_size):
-            ids, mask = left_pad([prompts[i] for i in batch], pad_id)
-            probs, generated = prefill_and_decode(model, ids.to(device), mask.to(device), stop_ids, pad_id, config)
-            for i, p, new in zip(batch, probs.tolist(), generated.tolist(), strict=True):
-                rows[i] = prediction_row(examples[i], p, new, stop_ids, tokenizer, task)
+        for batch in hf_batches(loaded, documents, config):
+            outputs.update((output.id, output) for output in batch)
             advance(len(batch))
-    return [rows[i] for i in range(len(examples))]
+    return [PredictionRow(**outputs[e.id].model_dump(), gold=e.label) for e in examples]
 
 
-def prediction_row(
-    example: Example, p_head: float, new: list[int], stop_ids: list[int], tokenizer, task: TaskSpec
-) -> PredictionRow:
-    """One output row from the head probability and the generated ids (cut at the first stop token)."""
+def model_output(
+    document_id: str, p_head: float, new: list[int], stop_ids: list[int], tokenizer, task: TaskSpec
+) -> ModelOutput:
+    """One document's output from the head probability and the generated ids (cut at the first stop token)."""
     stops = [k for k, token in enumerate(new) if token in stop_ids]
     text = tokenizer.decode(new[: stops[0]] if stops else new, skip_special_tokens=True)
     label, status = verbalized(text, bool(stops), task)
-    return PredictionRow(
-        id=example.id, gold=example.label, p_head=p_head, text=text, verbalized_label=label, parse_status=status
-    )
+    return ModelOutput(id=document_id, p_head=p_head, text=text, verbalized_label=label, parse_status=status)
