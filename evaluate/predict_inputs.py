@@ -3,8 +3,10 @@ needed, read with the task's column mapping or the `--id-column` / `--column FIE
 
 from pathlib import Path
 
+import polars as pl
+
 from evaluate.io import Document
-from schemas.inputs import InputError, check_no_nul, read_table
+from schemas.inputs import InputError, collected, lazy_table, nul_error
 from schemas.task import InputMapping, TaskSpec
 
 
@@ -28,7 +30,7 @@ def read_documents(path: Path, task: TaskSpec, mapping: InputMapping) -> list[Do
     path = Path(path)
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"{path} is empty: pass a file with at least one row to predict on")
-    frame = read_table(path)
+    frame = collected(path, lazy_table(path).select(pl.all().cast(pl.String)))
     needed = [*mapping.field_columns.values(), *([mapping.id_column] if mapping.id_column else [])]
     missing = [column for column in needed if column not in frame.columns]
     if missing:
@@ -47,7 +49,8 @@ def read_documents(path: Path, task: TaskSpec, mapping: InputMapping) -> list[Do
             raise InputError(f"{where}: duplicate id in column {mapping.id_column!r}: ids must be unique")
         seen.add(document_id)
         fields = {field: (row[column] or "").strip() for field, column in mapping.field_columns.items()}
-        check_no_nul(where, fields, mapping)
+        if nul := nul_error(where, fields, mapping):
+            raise nul
         empty = [mapping.field_columns[field] for field, text in fields.items() if not text]
         if empty:
             raise InputError(f"{where}: empty column(s) {empty}: drop the row or fill it in")

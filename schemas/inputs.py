@@ -180,17 +180,24 @@ def needed_columns(mapping: InputMapping) -> list[str]:
     )
 
 
+def nul_error(where: str, fields: dict[str, str], mapping: InputMapping) -> InputError | None:
+    """The error for a text field holding a NUL byte (it would reach the prompt unseen), or None."""
+    bad = [field for field, text in fields.items() if "\x00" in text]
+    if not bad:
+        return None
+    return InputError(
+        f"{where}: field {bad[0]!r} (column {mapping.field_columns[bad[0]]!r}) contains a NUL byte (\\x00):"
+        " remove it from the file; NUL bytes are refused, not stripped"
+    )
+
+
 def row_error(where: str, example_id: str, row: dict, mapping: InputMapping, labels: pl.Series) -> InputError | None:
     """The first problem of one raw row (empty id, NUL byte, empty field, unmapped label), or None."""
     if not example_id:
         return InputError(f"{where}: empty id in column {mapping.id_column!r}: every row needs an id")
     fields = {field: (row[column] or "").strip() for field, column in mapping.field_columns.items()}
-    bad = [field for field, text in fields.items() if "\x00" in text]
-    if bad:
-        return InputError(
-            f"{where}: field {bad[0]!r} (column {mapping.field_columns[bad[0]]!r}) contains a NUL byte (\\x00):"
-            " remove it from the file; NUL bytes are refused, not stripped"
-        )
+    if nul := nul_error(where, fields, mapping):
+        return nul
     empty = [field for field, text in fields.items() if not text]
     if empty:
         return InputError(f"{where}: empty {empty} field: drop the row or fill it in")
