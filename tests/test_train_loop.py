@@ -103,3 +103,20 @@ def test_a_second_train_run_on_a_held_output_folder_is_refused_on_every_rank(tmp
     with output_lock(Accelerator(cpu=True), out):
         assert (out / ".lock").is_file()
     assert not out.exists(), "a folder the lock created and nothing filled is removed again"
+
+
+def test_an_in_process_run_keeps_the_process_group_it_found(tiny_model_dir, tmp_path):
+    """An in-process vLLM engine holds a one-process gloo group; a `train_run` beside it must not destroy it."""
+    import torch.distributed as dist
+
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        train_run(
+            TrainConfig(epochs=1, **FAST), toy_version(tmp_path / "registry"), str(tiny_model_dir), tmp_path / "run"
+        )
+        assert dist.is_initialized()
+    finally:
+        if created and dist.is_initialized():
+            dist.destroy_process_group()

@@ -112,8 +112,18 @@ def train_run(cfg: TrainConfig, dataset_dir: Path, model_path: str, out: Path, r
         finally:
             if session.logs:
                 session.logs.close()
-            accelerator.end_training()
+            finish(accelerator)
     return session.out
+
+
+def finish(accelerator: Accelerator) -> None:
+    """Close the trackers; a launched run also tears its process group down. One process keeps the group it found
+    (an in-process vLLM engine's, whose destruction breaks every later engine start in that process)."""
+    if accelerator.num_processes > 1:
+        accelerator.end_training()
+        return
+    for tracker in accelerator.trackers:
+        tracker.finish()
 
 
 @contextmanager
