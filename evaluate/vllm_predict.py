@@ -57,7 +57,9 @@ class VLLMPredictor:
             from vllm.config import PoolerConfig
             from vllm.lora.request import LoRARequest
         except (ImportError, RuntimeError, OSError) as err:
-            raise ValueError(f"--engine vllm needs a working vLLM ({err}): pip install 'clsgen[vllm]'") from err
+            raise ValueError(
+                f"--engine vllm needs a working vLLM ({err}): pip install -e '.[gpu]' on a GPU machine, '.[cpu]' on CPU"
+            ) from err
         self.config, self.task = config, TaskSpec.model_validate(config.task_spec)
         self.tokenizer = load_tokenizer(config.base_model)
         self.stop_ids = stop_token_ids(self.tokenizer, config.eog_token_id)
