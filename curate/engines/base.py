@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol, Self
 from pydantic import Field, model_validator
 
 from schemas.base import Strict
+from schemas.truncation import TokenCounter
 
 
 class Constraint(Strict):
@@ -64,6 +65,7 @@ class Engine(Protocol):
     model_id: str
     supports_constraints: bool
     streams: bool
+    counter: TokenCounter  # the engine's own tokenizer: what fits a document to the prompt budget
 
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]: ...
 

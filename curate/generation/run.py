@@ -381,7 +381,7 @@ def run_generate(
         return ExitCode.DONE
     with plan.engine as engine:
         plan.config = plan.config.model_copy(update={"strategy": chosen_strategy(config.strategy, engine)})
-        documents = fitted_documents(plan.examples, plan.task, open_counter(config.engine, config.tokenizer))
+        documents = fitted_documents(plan.examples, plan.task, engine.counter)
         asking = generation_asking(plan, documents, constraint_for(config, plan.task, engine))
         info = start_run_dir(run_dir, plan, documents)
         slots = journaled_trials(plan, asking, active, run_dir / TRIALS, console)
