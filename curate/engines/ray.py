@@ -10,12 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from transformers import AutoConfig
-
 from curate.engines.base import ClosesOnExit, EngineError, GeneratesByStreaming, GenerationRequest, GenerationResult
 from curate.engines.ray_replica import Replica, replica_environment
 from curate.engines.tokens import CountsTokens, load_tokenizer
-from curate.engines.vllm import MAX_MODEL_LEN
 from schemas.config import RayConfig
 from schemas.truncation import TokenizerCounter
 
@@ -137,7 +134,6 @@ class RayEngine(GeneratesByStreaming, CountsTokens, ClosesOnExit):
         self.uri, self.model_id = uri, model_id
         self.tokenizer = load_tokenizer(tokenizer or model)
         self.counter = TokenizerCounter(self.tokenizer)
-        self.max_model_len = min(AutoConfig.from_pretrained(model).max_position_embeddings, MAX_MODEL_LEN)
         self.ray = import_ray()
         self.temp_dir = connect(self.ray, settings.address)
         try:
