@@ -5,7 +5,7 @@ its last one failed, no round barrier on engines that stream), on one engine (an
 scheme open_engine knows); optionally a naive loop too (one example at a time, trials one after another, batch 1).
 Every prompt is prefilled once before the timed runs, so prefix caching favours no strategy.
 Usage: python benchmarks/generate.py [--examples 16] [--k 5] [--max-tokens 64] [--engine URI]
-       [--structured-output none|regex|json] [--concurrency 32] [--dtype float32] [--naive]
+       [--structured-output none|regex|json] [--concurrency 32] [--dtype float32] [--naive] [--order A B C]
 e.g. the issue-12 figures: --engine vllm:default --dtype float32 --examples 32 --structured-output regex
 """
 
@@ -98,7 +98,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (pipelined, openai)")
     parser.add_argument("--dtype", default=None, help="vllm: engines only, e.g. float32 (default: the model's)")
     parser.add_argument("--naive", action="store_true", help="also time the one-request-at-a-time loop")
+    parser.add_argument(
+        "--order", nargs=3, choices=STRATEGIES, default=list(STRATEGIES), help="the order the strategies run in"
+    )
     opts = parser.parse_args()
+    if sorted(opts.order) != sorted(STRATEGIES):
+        parser.error(f"--order names each of {', '.join(STRATEGIES)} once")
     task = load_task("clinifact")
     examples = load_examples(CLINIFACT, task, task.input_mapping, "validation")[: opts.examples]
     config = GenerateConfig(
@@ -111,7 +116,7 @@ def main() -> None:
     plan = Plan(config, task, {}, examples, engine)
     documents = {ex.id: (task.render_document(ex.fields), False) for ex in examples}
     warm_up(plan, documents)
-    results = {strategy: measure_strategy(plan, strategy, documents) for strategy in STRATEGIES}
+    results = {strategy: measure_strategy(plan, strategy, documents) for strategy in opts.order}
     if opts.naive:
         results["naive"] = measure_naive(plan, documents)
     engine.close()
@@ -137,6 +142,7 @@ def main() -> None:
             "k": opts.k,
             "max_tokens": opts.max_tokens,
             "concurrency": opts.concurrency,
+            "order": opts.order,
             **results,
             "ratios": ratios,
         },
