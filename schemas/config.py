@@ -53,10 +53,10 @@ class GenerateConfig(Strict):
     )
     k: int = Field(5, ge=1, le=100, description="max trials per example (Algorithm 1's K)")
     strategy: Literal["rounds", "parallel", "pipelined", "auto"] = Field(
-        "rounds",
+        "auto",
         description="rounds: trial k only if 1..k-1 failed, round by round; parallel: all K at once; pipelined:"
         " an example's next trial as soon as its last one failed (no round barrier on engines that stream);"
-        " auto: pipelined on engines that stream (vllm, openai), else rounds",
+        " auto: pipelined on engines that stream (vllm, openai, ray), else rounds",
     )
     sampling: SamplingConfig = SamplingConfig()
     structured_output: Literal["none", "json", "regex"] = Field("none", description="constrain the teacher")

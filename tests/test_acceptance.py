@@ -148,8 +148,8 @@ def test_pipelined_sends_each_retry_right_after_a_failure_and_accepts_the_rounds
             assert following == ("submit", f"{example_id}\x1f{int(trial) + 1}"), "a retry waited"
 
 
-def test_auto_is_pipelined_where_the_engine_streams_and_rounds_elsewhere(tmp_path: Path) -> None:
-    assert chosen_strategy("auto", StreamingScriptedEngine()) == "pipelined"
+def test_auto_is_the_default_pipelined_where_the_engine_streams_and_rounds_elsewhere(tmp_path: Path) -> None:
+    assert chosen_strategy(GenerateConfig().strategy, StreamingScriptedEngine()) == "pipelined"
     assert chosen_strategy("auto", ScriptedEngine()) == chosen_strategy("rounds", StreamingScriptedEngine()) == "rounds"
     _, rounds_engine = run("rounds", tmp_path)
     _, auto_engine = run("auto", tmp_path)
