@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from schemas.example import Example
+from schemas.example_table import ExampleTable, examples_of
 from schemas.task import InputMapping, TaskSpec
 
 SPLIT_PATTERNS = (("train", r"train"), ("validation", r"valid|(^|[^a-z])dev([^a-z]|$)"), ("test", r"test"))
@@ -245,14 +246,6 @@ def validated_frame(path: Path, mapping: InputMapping, split: str) -> pl.DataFra
     return frame
 
 
-def examples_of(frame: pl.DataFrame, fields: list[str]) -> list[Example]:
-    """The rows of a validated frame as Examples (already checked: built without validating again)."""
-    return [
-        Example.model_construct(id=row[0], split=row[1], label=row[2], fields=dict(zip(fields, row[3:], strict=True)))
-        for row in frame.iter_rows()
-    ]
-
-
 def load_examples(path: Path, task: TaskSpec, mapping: InputMapping, split: str) -> list[Example]:
     """Validated examples of one split file: all columns present, labels mapped, documents non-empty."""
     return examples_of(validated_frame(path, mapping, split), list(mapping.field_columns))
@@ -271,9 +264,9 @@ def input_mapping(task: TaskSpec, override: InputMapping | None) -> InputMapping
     return mapping
 
 
-def load_splits(inputs: dict[str, Path], task: TaskSpec, mapping: InputMapping) -> list[Example]:
-    """Examples of every split, with ids unique across all of them."""
-    return examples_of(validated_splits(inputs, mapping), list(mapping.field_columns))
+def load_splits(inputs: dict[str, Path], task: TaskSpec, mapping: InputMapping) -> ExampleTable:
+    """Examples of every split, with ids unique across all of them, held as one frame."""
+    return ExampleTable(validated_splits(inputs, mapping), list(mapping.field_columns))
 
 
 def validated_splits(inputs: dict[str, Path], mapping: InputMapping) -> pl.DataFrame:

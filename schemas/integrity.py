@@ -25,9 +25,10 @@ def content_hash(fields: Mapping[str, str]) -> str:
 
 def find_overlap(rows: Iterable[Row], known: Iterable[Row]) -> TestOverlap:
     """Ids of `rows` that also occur in `known`, by id and by normalised content (each list sorted)."""
-    known = list(known)
-    ids = {example_id for example_id, _ in known}
-    hashes = {content_hash(fields) for _, fields in known}
+    ids, hashes = set(), set()
+    for example_id, fields in known:  # one pass: `known` may be built as it is read
+        ids.add(example_id)
+        hashes.add(content_hash(fields))
     by_id, by_content = [], []
     for example_id, fields in rows:
         if example_id in ids:

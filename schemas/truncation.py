@@ -142,4 +142,4 @@ def fit_in_chunks(
 ) -> Iterator[tuple[str, bool, int]]:
     """`fit_counted` of `examples`, `size` at a time, so the tokenizer's batch stays bounded however many there are."""
     for start in range(0, len(examples), size):
-        yield from fit_counted(examples[start : start + size], task, counter)
+        yield from fit_counted(list(examples[start : start + size]), task, counter)  # a table slice builds once

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from curate.generation.run_dir import RunInfo
@@ -18,7 +19,7 @@ def row_hash(example: Example) -> str:
     return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
-def row_fingerprints(examples: list[Example]) -> dict[str, str]:
+def row_fingerprints(examples: Iterable[Example]) -> dict[str, str]:
     """Example id -> its row hash."""
     return {ex.id: row_hash(ex) for ex in examples}
 
@@ -40,7 +41,7 @@ def input_changes(recorded: dict[str, str], current: dict[str, str]) -> str | No
     return "; ".join(found) or None
 
 
-def check_inputs(run_dir: Path, info: RunInfo, examples: list[Example]) -> None:
+def check_inputs(run_dir: Path, info: RunInfo, examples: Iterable[Example]) -> None:
     """InputError naming the rows that changed since the run recorded its inputs (a run older than fingerprints:
     nothing to compare, accepted)."""
     if info.input_rows is None:

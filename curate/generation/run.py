@@ -1,8 +1,8 @@
 """`curate generate`: K-trial acceptance over a run directory that survives a crash and resumes exactly."""
 
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +38,7 @@ class Plan:
     config: GenerateConfig
     task: TaskSpec
     inputs: dict[str, Path]
-    examples: list[Example]
+    examples: Sequence[Example]
     engine: Engine | None  # None for a dry run: it needs the teacher's tokenizer only
 
 
@@ -280,9 +280,15 @@ def chosen_strategy(strategy: str, engine: Engine) -> str:
 
 
 def run_trials(
-    plan: Plan, asking: Asking, active: list[Example], slots: dict[tuple[str, int], Trial], journal: Journal, console
+    plan: Plan,
+    asking: Asking,
+    active: Sequence[Example],
+    slots: dict[tuple[str, int], Trial],
+    journal: Journal,
+    console,
 ) -> None:
     """Send the open trial slots of `active` in the asking's strategy, journaling each result as it arrives."""
+    active = list(active)  # built once: every round reads them again
     states = [decide(ex.id, slots, asking.k).state for ex in active]
     fields = "accepted {task.fields[accepted]} · {task.fields[tps]:.1f} tok/s"
     with progress_bar(console, fields, remaining=True) as progress:
@@ -299,7 +305,7 @@ def run_trials(
 
 
 def journaled_trials(
-    plan: Plan, asking: Asking, active: list[Example], path: Path, console: Console
+    plan: Plan, asking: Asking, active: Sequence[Example], path: Path, console: Console
 ) -> dict[tuple[str, int], Trial]:
     """Resume from the journal at `path`, run the trial loop over `active` and return every slot; an interrupt
     stops the loop with each finished trial kept."""
@@ -314,27 +320,29 @@ def journaled_trials(
     return slots
 
 
-def train_overlap(examples: list[Example]) -> str | None:
-    """A warning when examples of the other splits repeat a train example's text (ids are unique already)."""
-    train = [(ex.id, ex.fields) for ex in examples if ex.split == "train"]
-    others = [(ex.id, ex.fields) for ex in examples if ex.split != "train"]
-    overlap = find_overlap(others, train)
+def train_overlap(examples: Iterable[Example], splits: Iterable[str]) -> str | None:
+    """A warning when examples of the other `splits` repeat a train example's text (ids are unique already); reads
+    `examples` twice, one example at a time."""
+    others = sorted(split for split in splits if split != "train")
+    if not others:
+        return None
+    train = ((ex.id, ex.fields) for ex in examples if ex.split == "train")
+    overlap = find_overlap(((ex.id, ex.fields) for ex in examples if ex.split != "train"), train)
     if not overlap_ids(overlap):
         return None
-    splits = "/".join(sorted({ex.split for ex in examples if ex.split != "train"}))
     return (
-        f"{describe_overlap(overlap, splits, 'train')}: dev metrics on them will be optimistic;"
+        f"{describe_overlap(overlap, '/'.join(others), 'train')}: dev metrics on them will be optimistic;"
         " remove the repeats from one of the input files"
     )
 
 
-def fitted_documents(examples: list[Example], task: TaskSpec, counter: TokenCounter) -> dict[str, tuple[str, bool]]:
+def fitted_documents(examples: Sequence[Example], task: TaskSpec, counter: TokenCounter) -> dict[str, tuple[str, bool]]:
     """Example id -> (document within the task's token budget, whether it was cut), tokenized in batched chunks."""
     fitted = fit_in_chunks(examples, task, counter)
     return {example.id: (document, cut) for example, (document, cut, _) in zip(examples, fitted, strict=True)}
 
 
-def planned_tokens(task: TaskSpec, active: list[Example], counter: TokenCounter) -> tuple[int, int]:
+def planned_tokens(task: TaskSpec, active: Sequence[Example], counter: TokenCounter) -> tuple[int, int]:
     """(documents truncated, teacher prompt tokens of one round) of `active`: each document is tokenized once (in
     batched chunks that are not kept) and the prompt's fixed text once, as the parts between its documents."""
     parts = "\n".join(message["content"] for message in task.teacher_messages(DOCUMENT_MARK)).split(DOCUMENT_MARK)
@@ -345,14 +353,14 @@ def planned_tokens(task: TaskSpec, active: list[Example], counter: TokenCounter)
     return truncated, len(active) * sum(counter.count_many(parts)) + (len(parts) - 1) * document_tokens
 
 
-def dry_run_report(plan: Plan, active: list[Example], console: Console) -> None:
+def dry_run_report(plan: Plan, active: Sequence[Example], console: Console) -> None:
     """Counts and token budget of a run, measured with the teacher's tokenizer alone (no engine is started)."""
     config = plan.config
     truncated, prompt_tokens = planned_tokens(plan.task, active, open_counter(config.engine, config.tokenizer))
+    counts = Counter((ex.split, ex.label == plan.task.positive_label) for ex in active)
     for split in plan.inputs:
-        rows = [ex for ex in active if ex.split == split]
-        positives = sum(ex.label == plan.task.positive_label for ex in rows)
-        console.print(f"{split}: {len(rows)} examples ({positives} positive, {len(rows) - positives} negative)")
+        positives, negatives = counts[(split, True)], counts[(split, False)]
+        console.print(f"{split}: {positives + negatives} examples ({positives} positive, {negatives} negative)")
     console.print(f"documents truncated to {plan.task.max_input_tokens} tokens: {truncated}")
     console.print(
         f"teacher budget: about {prompt_tokens} prompt tokens per round of every example (documents and the prompt's"
@@ -372,7 +380,7 @@ def run_generate(
 ) -> int:
     """Run (or resume) generation and return 0 (done) or 1 (partial); bad input raises before anything is written."""
     plan = plan_run(config, inputs, run_dir, dry_run)
-    overlap = train_overlap(plan.examples)
+    overlap = train_overlap(plan.examples, plan.inputs)
     if overlap:
         console.print(f"[yellow]warning:[/yellow] {overlap}", highlight=False)
     active = plan.examples[:limit] if limit else plan.examples

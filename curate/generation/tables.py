@@ -1,5 +1,6 @@
 """The run's tables from its journal: examples, accepted set, every attempt of discarded examples; re-deciding."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -25,7 +26,7 @@ ATTEMPT_COLUMNS = [
 ]
 
 
-def examples_frame(examples: list[Example], documents: dict[str, tuple[str, bool]]) -> pl.DataFrame:
+def examples_frame(examples: Sequence[Example], documents: dict[str, tuple[str, bool]]) -> pl.DataFrame:
     """One row per example: id, split, label, rendered document, truncated flag and each input field (built column by
     column, so no per-row dicts are held next to the frame)."""
     fields = list(examples[0].fields) if examples else []
