@@ -102,6 +102,12 @@ def test_more_replicas_than_the_cluster_holds_are_refused_at_once(ray_cluster: s
     assert time.monotonic() - started < 30
 
 
+def test_a_split_model_needs_as_many_gpus_per_replica(ray_cluster: str, smollm2_dir: Path) -> None:
+    settings = RayConfig(address=ray_cluster, tensor_parallel_size=2, gpus_per_replica=1)
+    with pytest.raises(EngineError, match=r"tensor_parallel_size 2 .* set ray.gpus_per_replica to 2"):
+        open_engine(f"ray:{smollm2_dir}", ray=settings)
+
+
 def test_two_replicas_give_the_in_process_accepted_set(ray_engine, examples, in_process: dict, tmp_path: Path) -> None:
     slots = run_journaled(ray_engine, examples, tmp_path / "trials.jsonl")
     ours, theirs = without_errored(slots, in_process), without_errored(in_process, slots)

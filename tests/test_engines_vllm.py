@@ -12,6 +12,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from curate.engines import Constraint, EngineError, GenerationRequest, open_engine
+from curate.engines.vllm import engine_arguments
 from schemas.task import load_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,3 +169,13 @@ def test_a_failed_start_is_an_engine_error_naming_its_log(
     assert "vllm" in log.read_text()
     captured = capfd.readouterr()
     assert "vllm" not in captured.out + captured.err, captured
+
+
+def test_a_model_is_split_over_gpus_only_when_asked() -> None:
+    one = engine_arguments("/m", None, "auto", 2048, on_cpu=False, tensor_parallel_size=1)
+    assert "tensor_parallel_size" not in one and one["tokenizer"] == "/m" and not one["enforce_eager"]
+    split = engine_arguments("/m", "/t", "bfloat16", 2048, on_cpu=False, tensor_parallel_size=4)
+    assert split["tensor_parallel_size"] == 4 and split["distributed_executor_backend"] == "mp"
+    assert split["tokenizer"] == "/t" and split["dtype"] == "bfloat16"
+    on_cpu = engine_arguments("/m", None, "auto", 2048, on_cpu=True, tensor_parallel_size=1)
+    assert on_cpu["enforce_eager"] and on_cpu["enable_chunked_prefill"] is False

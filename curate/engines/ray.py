@@ -83,12 +83,23 @@ def check_resources(ray: Any, settings: RayConfig) -> None:
         )
 
 
+def check_tensor_parallel(settings: RayConfig) -> None:
+    """Refuse a replica split over more GPUs than it reserves (its workers live in the replica's actor, on the GPUs
+    Ray gives that actor), and a split model on CPU."""
+    size = settings.tensor_parallel_size
+    if size > 1 and settings.gpus_per_replica < size:
+        raise EngineError(
+            f"ray.tensor_parallel_size {size} splits each replica's model over {size} GPUs, but ray.gpus_per_replica"
+            f" is {settings.gpus_per_replica:g}: set ray.gpus_per_replica to {size} (a replica's GPUs are on one node;"
+            " on CPU nodes keep tensor_parallel_size 1)"
+        )
+
+
 def start_replicas(ray: Any, model: str, tokenizer: str | None, settings: RayConfig) -> list[Any]:
     """Create the replica actors and wait until each has loaded the model; a failure is an EngineError."""
     from ray.exceptions import GetTimeoutError, RayActorError
 
-    if settings.tensor_parallel_size > 1:
-        raise EngineError("ray.tensor_parallel_size > 1 is not supported yet by the replicas' vLLM engine: use 1")
+    check_tensor_parallel(settings)
     check_resources(ray, settings)
     on_gpu = settings.gpus_per_replica > 0
     actor = ray.remote(Replica).options(
@@ -97,7 +108,9 @@ def start_replicas(ray: Any, model: str, tokenizer: str | None, settings: RayCon
         max_restarts=MAX_RESTARTS,
         runtime_env={"env_vars": replica_environment(settings.cpus_per_replica, on_gpu)},
     )
-    replicas = [actor.remote(model, tokenizer, settings.dtype) for _ in range(settings.replicas)]
+    replicas = [
+        actor.remote(model, tokenizer, settings.dtype, settings.tensor_parallel_size) for _ in range(settings.replicas)
+    ]
     try:
         answers = ray.get([replica.ready.remote() for replica in replicas], timeout=settings.start_timeout_s)
     except GetTimeoutError as err:

@@ -28,13 +28,12 @@ class Replica:
     """A Ray async actor holding one VLLMEngine; a thread owns the engine, steps it and takes new requests between
     results, so requests of later calls join the running batch."""
 
-    def __init__(self, model: str, tokenizer: str | None, dtype: str) -> None:
+    def __init__(self, model: str, tokenizer: str | None, dtype: str, tensor_parallel_size: int) -> None:
         self.inbox: queue.SimpleQueue[list[Delivery]] = queue.SimpleQueue()
         self.error: str | None = None
         started = threading.Event()
-        self.thread = threading.Thread(
-            target=self._serve, args=(model, tokenizer, dtype, started), name="vllm-replica", daemon=True
-        )
+        arguments = (model, tokenizer, dtype, tensor_parallel_size, started)
+        self.thread = threading.Thread(target=self._serve, args=arguments, name="vllm-replica", daemon=True)
         self.thread.start()
         started.wait()
 
@@ -51,12 +50,21 @@ class Replica:
         for _ in requests:
             yield await results.get()
 
-    def _serve(self, model: str, tokenizer: str | None, dtype: str, started: threading.Event) -> None:
+    def _serve(
+        self, model: str, tokenizer: str | None, dtype: str, tensor_parallel_size: int, started: threading.Event
+    ) -> None:
         """Start the engine on this thread (vLLM's OpenMP setup binds the calling thread), then serve forever."""
         from curate.engines.vllm import VLLMEngine
 
         try:
-            engine = VLLMEngine(model, uri=f"vllm:{model}", model_id=model, tokenizer=tokenizer, dtype=dtype)
+            engine = VLLMEngine(
+                model,
+                uri=f"vllm:{model}",
+                model_id=model,
+                tokenizer=tokenizer,
+                dtype=dtype,
+                tensor_parallel_size=tensor_parallel_size,
+            )
         except Exception as err:  # reported by `ready` to the driver, which names the replica and the fix
             self.error = f"{type(err).__name__}: {err}"
             return

@@ -173,6 +173,26 @@ def whole_prompt_prefill(max_model_len: int) -> dict[str, Any]:
     return {"enable_chunked_prefill": False, "max_num_batched_tokens": max_model_len}
 
 
+def engine_arguments(
+    model: str, tokenizer: str | None, dtype: str, max_model_len: int, on_cpu: bool, tensor_parallel_size: int
+) -> dict[str, Any]:
+    """`vllm.LLM`'s arguments: prefix caching, a fixed global seed, eager whole-prompt prefill on CPU, and a model
+    split over `tensor_parallel_size` GPUs by worker processes of this process (so a Ray actor holds all of them)."""
+    arguments: dict[str, Any] = {
+        "model": model,
+        "tokenizer": tokenizer or model,
+        "dtype": dtype,
+        "max_model_len": max_model_len,
+        "enable_prefix_caching": True,
+        "enforce_eager": on_cpu,
+        "seed": 0,
+        **(whole_prompt_prefill(max_model_len) if on_cpu else {}),
+    }
+    if tensor_parallel_size > 1:
+        arguments |= {"tensor_parallel_size": tensor_parallel_size, "distributed_executor_backend": "mp"}
+    return arguments
+
+
 def external_id(internal_id: str) -> str:
     """The id a RequestOutput carries: `enqueue` returns internal ids, the external id plus "-" and 8 random chars."""
     return internal_id.rsplit("-", 1)[0]
@@ -207,27 +227,20 @@ class VLLMEngine(GeneratesByStreaming, CountsTokens, ClosesOnExit):
         tokenizer: str | None = None,
         dtype: str = "auto",
         log_path: Path | None = None,
+        tensor_parallel_size: int = 1,
     ) -> None:
-        """Start vLLM; with `log_path`, everything it logs or prints (here and in its workers) goes to that file."""
+        """Start vLLM (its model split over `tensor_parallel_size` GPUs); with `log_path`, everything it logs or prints
+        (here and in its workers) goes to that file."""
         self.uri, self.model_id, self.log_path = uri, model_id, log_path
         with quiet(log_path):
             vllm = import_vllm()
         self.tokenizer = load_tokenizer(tokenizer or model)
         self.counter = TokenizerCounter(self.tokenizer)
         self.max_model_len = min(AutoConfig.from_pretrained(model).max_position_embeddings, MAX_MODEL_LEN)
-        on_cpu = not torch.cuda.is_available()
-        self.llm = start_llm(
-            vllm,
-            log_path,
-            model=model,
-            tokenizer=tokenizer or model,
-            dtype=dtype,
-            max_model_len=self.max_model_len,
-            enable_prefix_caching=True,
-            enforce_eager=on_cpu,
-            seed=0,
-            **(whole_prompt_prefill(self.max_model_len) if on_cpu else {}),
+        arguments = engine_arguments(
+            model, tokenizer, dtype, self.max_model_len, not torch.cuda.is_available(), tensor_parallel_size
         )
+        self.llm = start_llm(vllm, log_path, **arguments)
 
     def stream(self) -> "VLLMStream":
         """A stream whose submissions join the running batch at the engine's next step."""
