@@ -2,7 +2,7 @@
 
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from rich.progress import Progress, TaskID
 from curate.engines import open_counter
 from curate.engines.base import Constraint, Engine, GenerationRequest, GenerationResult, trial_seed
 from curate.generation.acceptance import decide, judge, latest_slots, open_slots, trial_from_result
+from curate.generation.documents import fitted_documents
 from curate.generation.fingerprint import check_inputs, row_fingerprints
 from curate.generation.run_dir import ENGINE_LOG, TRIALS, RunInfo, read_run_info, write_run_info
 from curate.generation.tables import examples_frame, finalize_run, summarize, write_examples
@@ -147,7 +148,7 @@ def open_teacher(config: GenerateConfig, log_path: Path | None) -> Engine:
     )
 
 
-def start_run_dir(run_dir: Path, plan: Plan, documents: dict[str, tuple[str, bool]]) -> RunInfo:
+def start_run_dir(run_dir: Path, plan: Plan, documents: Mapping[str, tuple[str, bool]]) -> RunInfo:
     """Create or reopen the run directory: examples.parquet and run.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
     write_examples(run_dir, examples_frame(plan.examples, documents))
@@ -182,7 +183,7 @@ def request_for(plan: Plan, asking: Asking, example: Example, number: int) -> Ge
     )
 
 
-def generation_asking(plan: Plan, documents: dict[str, tuple[str, bool]], constraint: Constraint | None) -> Asking:
+def generation_asking(plan: Plan, documents: Mapping[str, tuple[str, bool]], constraint: Constraint | None) -> Asking:
     """Algorithm 1's trials: the teacher prompt, seeds from (base seed, example id, trial)."""
     config = plan.config
     return Asking(
@@ -334,12 +335,6 @@ def train_overlap(examples: Iterable[Example], splits: Iterable[str]) -> str | N
         f"{describe_overlap(overlap, '/'.join(others), 'train')}: dev metrics on them will be optimistic;"
         " remove the repeats from one of the input files"
     )
-
-
-def fitted_documents(examples: Sequence[Example], task: TaskSpec, counter: TokenCounter) -> dict[str, tuple[str, bool]]:
-    """Example id -> (document within the task's token budget, whether it was cut), tokenized in batched chunks."""
-    fitted = fit_in_chunks(examples, task, counter)
-    return {example.id: (document, cut) for example, (document, cut, _) in zip(examples, fitted, strict=True)}
 
 
 def planned_tokens(task: TaskSpec, active: Sequence[Example], counter: TokenCounter) -> tuple[int, int]:
