@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from curate.demo_data import write_demo_csv
-from schemas import load_task
-from schemas import example_table
+from schemas import example_table, load_task
 from schemas.example_table import ExampleTable, examples_of
 from schemas.inputs import load_splits, validated_frame
 
