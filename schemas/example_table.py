@@ -7,7 +7,15 @@ import polars as pl
 
 from schemas.example import Example
 
-CHUNK_ROWS = 2048  # Examples built at a time while iterating
+CHUNK_ROWS = 2048  # Examples built (and tokenized, and turned into columns) at a time
+
+
+def chunks(examples: Sequence[Example], size: int | None = None) -> Iterator[list[Example]]:
+    """`examples` `size` (default CHUNK_ROWS) at a time, each chunk built once; no examples give one empty chunk, so
+    a caller building columns still gets them."""
+    size = size or CHUNK_ROWS
+    for start in range(0, max(len(examples), 1), size):
+        yield list(examples[start : start + size])
 
 
 def examples_of(frame: pl.DataFrame, fields: list[str]) -> list[Example]:

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from schemas.example import Example
+from schemas.example_table import chunks
 from schemas.task import TaskSpec
 
 if TYPE_CHECKING:
@@ -132,14 +133,9 @@ def fit_counted(examples: Sequence[Example], task: TaskSpec, counter: TokenCount
     return fitted
 
 
-def fit_documents(examples: Sequence[Example], task: TaskSpec, counter: TokenCounter) -> list[tuple[str, bool]]:
-    """`fit_document` of every example, counting all documents in one batched call and cutting only those over."""
-    return [(document, cut) for document, cut, _ in fit_counted(examples, task, counter)]
-
-
 def fit_in_chunks(
-    examples: Sequence[Example], task: TaskSpec, counter: TokenCounter, size: int = 2048
+    examples: Sequence[Example], task: TaskSpec, counter: TokenCounter, size: int | None = None
 ) -> Iterator[tuple[str, bool, int]]:
-    """`fit_counted` of `examples`, `size` at a time, so the tokenizer's batch stays bounded however many there are."""
-    for start in range(0, len(examples), size):
-        yield from fit_counted(list(examples[start : start + size]), task, counter)  # a table slice builds once
+    """`fit_counted` of `examples`, a chunk at a time, so the tokenizer's batch stays bounded however many there are."""
+    for chunk in chunks(examples, size):
+        yield from fit_counted(chunk, task, counter)

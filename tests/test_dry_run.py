@@ -11,10 +11,15 @@ from curate.engines.tokens import CharEstimateCounter, load_tokenizer
 from curate.generation.run import planned_tokens
 from schemas.inputs import input_mapping, load_examples
 from schemas.task import load_task
-from schemas.truncation import BackendCounter, TokenizerCounter, fit_counted, fit_document, fit_documents, fit_in_chunks
+from schemas.truncation import BackendCounter, TokenizerCounter, fit_counted, fit_document, fit_in_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_BUDGET = load_task("clinifact").model_copy(update={"max_input_tokens": 300})
+
+
+def fit_documents(rows, task, counter) -> list[tuple[str, bool]]:
+    """(document, cut) of each row by the batched fit."""
+    return [(document, cut) for document, cut, _ in fit_counted(rows, task, counter)]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 
 from curate.generation import documents as fitted
 from curate.generation.tables import examples_frame
-from schemas import load_task
+from schemas import example_table, load_task
 from schemas.inputs import load_splits
 from schemas.truncation import TokenizerCounter, fit_document
 
@@ -16,7 +16,7 @@ TASK = load_task("clinifact").model_copy(update={"max_input_tokens": 1300})  # a
 
 
 def test_chunks_fit_every_document_as_one_at_a_time(clinifact_dir: Path, tiny_model_dir: Path, monkeypatch) -> None:
-    monkeypatch.setattr(fitted, "CHUNK_ROWS", 7)  # 40 rows: chunks of 7 and a last one of 5
+    monkeypatch.setattr(example_table, "CHUNK_ROWS", 7)  # 40 rows: chunks of 7 and a last one of 5
     table = load_splits({"validation": clinifact_dir / "validation_set.csv"}, TASK, TASK.input_mapping)[:40]
     counter = TokenizerCounter(AutoTokenizer.from_pretrained(tiny_model_dir))
     documents = fitted.fitted_documents(table, TASK, counter)

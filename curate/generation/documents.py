@@ -5,7 +5,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import polars as pl
 
 from schemas.example import Example
-from schemas.example_table import CHUNK_ROWS
+from schemas.example_table import chunks
 from schemas.task import TaskSpec
 from schemas.truncation import TokenCounter, fit_counted
 
@@ -44,7 +44,4 @@ def fitted_chunk(examples: Sequence[Example], task: TaskSpec, counter: TokenCoun
 
 def fitted_documents(examples: Sequence[Example], task: TaskSpec, counter: TokenCounter) -> FittedDocuments:
     """The fitted document of every example, a chunk at a time (so one chunk's texts are Python strings at once)."""
-    starts = range(0, max(len(examples), 1), CHUNK_ROWS)  # no examples: one empty chunk, for the columns
-    return FittedDocuments(
-        pl.concat([fitted_chunk(list(examples[start : start + CHUNK_ROWS]), task, counter) for start in starts])
-    )
+    return FittedDocuments(pl.concat([fitted_chunk(chunk, task, counter) for chunk in chunks(examples)]))

@@ -9,7 +9,7 @@ from curate.generation.acceptance import Decision, decide, judge, latest_slots
 from curate.generation.fingerprint import check_recorded_inputs
 from curate.generation.run_dir import ACCEPTED, EXAMPLES, REJECTED, TRIALS, RunInfo, read_run_info, write_run_info
 from schemas.example import Example
-from schemas.example_table import CHUNK_ROWS
+from schemas.example_table import chunks
 from schemas.files import Journal, atomic_write_bytes, atomic_write_parquet
 from schemas.task import TaskSpec
 from schemas.trial import Trial
@@ -30,13 +30,11 @@ ATTEMPT_COLUMNS = [
 def examples_frame(examples: Sequence[Example], documents: Mapping[str, tuple[str, bool]]) -> pl.DataFrame:
     """One row per example: id, split, label, rendered document, truncated flag and each input field (built a chunk
     at a time, so only one chunk's texts are Python strings at once)."""
-    starts = range(0, max(len(examples), 1), CHUNK_ROWS)  # no examples: one empty chunk, for the columns
-    return pl.concat([chunk_frame(examples[start : start + CHUNK_ROWS], documents) for start in starts])
+    return pl.concat([chunk_frame(chunk, documents) for chunk in chunks(examples)])
 
 
-def chunk_frame(examples: Sequence[Example], documents: Mapping[str, tuple[str, bool]]) -> pl.DataFrame:
+def chunk_frame(examples: list[Example], documents: Mapping[str, tuple[str, bool]]) -> pl.DataFrame:
     """`examples_frame` of a few examples, built column by column."""
-    examples = list(examples)
     fields = list(examples[0].fields) if examples else []
     return pl.DataFrame(
         {
