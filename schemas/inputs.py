@@ -276,12 +276,13 @@ def validated_splits(inputs: dict[str, Path], mapping: InputMapping) -> pl.DataF
     for split, path in inputs.items():
         frame = validated_frame(path, mapping, split)
         ids = frame.select("id", pl.lit(str(path)).alias("path"))
-        repeated = pl.concat([seen, ids]).select(duplicate=~pl.col("id").is_first_distinct()).to_series()[seen.height :]
+        both = pl.concat([seen, ids])
+        repeated = both.select(duplicate=~pl.col("id").is_first_distinct()).to_series()[seen.height :]
         first = repeated.arg_true().head(1).to_list()
         if first:
             example_id = ids["id"][first[0]]
-            also = pl.concat([seen, ids]).filter(pl.col("id") == example_id)["path"][0]
+            also = both.filter(pl.col("id") == example_id)["path"][0]
             raise InputError(f"{path}: duplicate id {example_id!r} (also in {also}): ids must be unique")
-        seen = pl.concat([seen, ids])
+        seen = both
         frames.append(frame)
     return pl.concat(frames)
